@@ -1,0 +1,196 @@
+/*
+ * Deterministic reductions of the per-row results: each work-group folds
+ * a fixed, contiguous slice of rows into one partial, then one work-group
+ * folds the partials in a fixed order. No atomics, so the bits are the
+ * same from run to run on a device.
+ */
+#include "common.h"
+
+/* The clxent statuses finalize records; the host passes the real values. */
+#ifndef STATUS_INVALID_LABEL
+#define STATUS_INVALID_LABEL (-9)
+#define STATUS_INVALID_TARGET (-10)
+#define STATUS_NON_FINITE_INPUT (-11)
+#endif
+
+/* Reductions the finalize step can produce, as the host numbers them. */
+#define REDUCE_NONE 0u
+#define REDUCE_SUM 1u
+#define REDUCE_MEAN 2u
+#define REDUCE_WEIGHTED_MEAN 3u
+
+/* What finalize writes. */
+#define FINAL_LOSS 0u         /* the reduced loss, counts, errors */
+#define FINAL_DENOMINATOR 1u  /* 1 / denominator for the gradient pass */
+
+/* The folded values of a slice. Sums are compensated (Kahan) so that a
+ * long slice of small losses keeps its digits. */
+typedef struct fold {
+    float loss;
+    float loss_carry;
+    float weight;
+    float weight_carry;
+    ulong count;
+    ulong correct;
+    ulong first_bad; /* row + 1 of the first bad row, 0 when none */
+} fold;
+
+inline void kahan_add(float *sum, float *carry, float value)
+{
+    const float y = value - *carry;
+    const float t = *sum + y;
+    *carry = (t - *sum) - y;
+    *sum = t;
+}
+
+/* Tree-folds the lanes' values; lane 0 gets the result. */
+inline fold fold_group(fold f, __local float *losses, __local float *weights,
+                       __local ulong *counts, __local ulong *corrects,
+                       __local ulong *bads)
+{
+    const uint lane = get_local_id(0), lanes = get_local_size(0);
+    losses[lane] = f.loss;
+    weights[lane] = f.weight;
+    counts[lane] = f.count;
+    corrects[lane] = f.correct;
+    bads[lane] = f.first_bad;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint half_width = lanes / 2; half_width > 0; half_width /= 2) {
+        if (lane < half_width) {
+            const uint other = lane + half_width;
+            losses[lane] += losses[other];
+            weights[lane] += weights[other];
+            counts[lane] += counts[other];
+            corrects[lane] += corrects[other];
+            /* A zero means no bad row; otherwise the smaller row wins. */
+            if (bads[other] && (!bads[lane] || bads[other] < bads[lane]))
+                bads[lane] = bads[other];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const fold total = { losses[0], 0.0f, weights[0], 0.0f, counts[0],
+                         corrects[0], bads[0] };
+    return total;
+}
+
+#define FOLD_SCRATCH                                                          \
+    __local float *losses, __local float *weights, __local ulong *counts,     \
+        __local ulong *corrects, __local ulong *bads
+
+/* Folds rows into one partial per work-group; also the first bad row's
+ * code, found again by finalize from the row arrays. */
+__kernel void reduce_rows(__global const float *row_loss,
+                          ulong row_loss_offset,
+                          __global const float *row_weight,
+                          __global const uint *row_count,
+                          __global const uint *row_correct,
+                          __global const uint *row_bad, ulong rows,
+                          __global float *part_loss,
+                          __global float *part_weight,
+                          __global ulong *part_count,
+                          __global ulong *part_correct,
+                          __global ulong *part_bad, FOLD_SCRATCH)
+{
+    const ulong groups = get_num_groups(0);
+    const ulong slice = (rows + groups - 1) / groups;
+    const ulong begin = get_group_id(0) * slice;
+    const ulong end = min(rows, begin + slice);
+    row_loss += row_loss_offset;
+
+    fold f = { 0.0f, 0.0f, 0.0f, 0.0f, 0, 0, 0 };
+    for (ulong r = begin + get_local_id(0); r < end; r += get_local_size(0)) {
+        kahan_add(&f.loss, &f.loss_carry, row_loss[r]);
+        kahan_add(&f.weight, &f.weight_carry, row_weight[r]);
+        f.count += row_count[r];
+        f.correct += row_correct[r];
+        if (row_bad[r] && !f.first_bad)
+            f.first_bad = r + 1;
+    }
+    f = fold_group(f, losses, weights, counts, corrects, bads);
+    if (get_local_id(0) == 0) {
+        part_loss[get_group_id(0)] = f.loss;
+        part_weight[get_group_id(0)] = f.weight;
+        part_count[get_group_id(0)] = f.count;
+        part_correct[get_group_id(0)] = f.correct;
+        part_bad[get_group_id(0)] = f.first_bad;
+    }
+}
+
+/*
+ * The error word of a context: [0] the clxent status code (0 none),
+ * [1] the index it names. The first error since the host last cleared
+ * it stays.
+ */
+inline void record_error(__global long *error, __global const uint *row_bad,
+                         ulong bad_row, uint classes, uint spatial,
+                         uint elementwise)
+{
+    if (!bad_row || error[0] != 0)
+        return;
+    const ulong r = bad_row - 1;
+    const uint code = row_bad[r] >> BAD_CODE_SHIFT;
+    const ulong offset = row_bad[r] & BAD_OFFSET_MASK;
+    long status;
+    long index;
+    if (elementwise) {
+        /* Sigmoid family: rows of `classes` outputs, element indices. */
+        status = code == BAD_LABEL ? STATUS_INVALID_TARGET
+                                   : STATUS_NON_FINITE_INPUT;
+        index = (long)(r * classes + offset);
+    } else if (code == BAD_LABEL) {
+        status = STATUS_INVALID_LABEL;
+        index = (long)r;
+    } else {
+        /* A class inside a (sample, position) row of N x C x S. */
+        status = STATUS_NON_FINITE_INPUT;
+        index = (long)(((r / spatial) * classes + offset) * spatial +
+                       r % spatial);
+    }
+    error[0] = status;
+    error[1] = index;
+}
+
+__kernel void finalize(__global const float *part_loss,
+                       __global const float *part_weight,
+                       __global const ulong *part_count,
+                       __global const ulong *part_correct,
+                       __global const ulong *part_bad, ulong parts,
+                       uint reduction, uint what, uint empty_is_nan,
+                       float loss_divisor, __global float *loss,
+                       ulong loss_offset, __global ulong *correct,
+                       ulong correct_offset, __global float *scale,
+                       __global long *error, __global const uint *row_bad,
+                       uint classes, uint spatial, uint elementwise,
+                       FOLD_SCRATCH)
+{
+    fold f = { 0.0f, 0.0f, 0.0f, 0.0f, 0, 0, 0 };
+    for (ulong i = get_local_id(0); i < parts; i += get_local_size(0)) {
+        kahan_add(&f.loss, &f.loss_carry, part_loss[i]);
+        kahan_add(&f.weight, &f.weight_carry, part_weight[i]);
+        f.count += part_count[i];
+        f.correct += part_correct[i];
+        if (part_bad[i] && !f.first_bad)
+            f.first_bad = part_bad[i];
+    }
+    f = fold_group(f, losses, weights, counts, corrects, bads);
+    if (get_local_id(0) != 0)
+        return;
+
+    float denominator = 1.0f;
+    if (reduction == REDUCE_MEAN)
+        denominator = (float)f.count;
+    else if (reduction == REDUCE_WEIGHTED_MEAN)
+        denominator = f.weight;
+    const float empty = empty_is_nan ? NAN : 0.0f;
+    if (what == FINAL_DENOMINATOR) {
+        scale[0] = denominator != 0.0f ? 1.0f / denominator : 0.0f;
+        return;
+    }
+    if (loss && reduction != REDUCE_NONE)
+        loss[loss_offset] = denominator != 0.0f
+                                ? f.loss / loss_divisor / denominator
+                                : empty;
+    if (correct)
+        correct[correct_offset] = f.correct;
+    record_error(error, row_bad, f.first_bad, classes, spatial, elementwise);
+}

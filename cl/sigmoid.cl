@@ -46,10 +46,12 @@ inline float2 binary_term(float x, float y, float pos_weight,
                            (1.0f - y) * softplus(x);
         return (float2)(loss, -pos_weight * y * (1.0f - p) + (1.0f - y) * p);
     }
+    /* 1 - p from x itself: in float, 1 - (1 - eps) is not eps. */
     const float p = clamp(x, o->epsilon, 1.0f - o->epsilon);
+    const float q = clamp(1.0f - x, o->epsilon, 1.0f - o->epsilon);
     const int clipped = x < o->epsilon || x > 1.0f - o->epsilon;
-    const float loss = -(pos_weight * y * log(p) + (1.0f - y) * log(1.0f - p));
-    const float slope = -pos_weight * y / p + (1.0f - y) / (1.0f - p);
+    const float loss = -(pos_weight * y * log(p) + (1.0f - y) * log(q));
+    const float slope = -pos_weight * y / p + (1.0f - y) / q;
     return (float2)(loss, clipped ? 0.0f : slope);
 }
 

@@ -45,6 +45,7 @@ typedef struct softmax_row {
     __global const float *class_weights;
     __global const float *class_alpha;
     long label;
+    int ignored;
     uint lane;
     uint lanes;
 } softmax_row;
@@ -104,94 +105,8 @@ inline float2 focal_term(float k, float log_p, float gamma)
     return (float2)(-k * modulation * log_p, -k * (modulation - slope));
 }
 
-/* Sums that pass A collects. */
-typedef struct pass_a {
-    float max;          /* logits: running max of the capped logits */
-    float exp_sum;      /* logits: sum exp(v - max); probabilities: sum x */
-    float target_mass;  /* sum w y' */
-    float target_dot;   /* sum w y' (v - max) */
-    float weight;       /* sum w y with raw targets */
-    float best_target;  /* dense accuracy: largest target */
-    uint best_class;
-    uint first_bad;     /* first non-finite class, or UINT_MAX */
-} pass_a;
-
-inline pass_a visit_a(const softmax_row *row, const softmax_options *o)
-{
-    pass_a a = { -INFINITY, 0.0f, 0.0f, 0.0f, 0.0f, -INFINITY, UINT_MAX,
-                 UINT_MAX };
-    const int logits = o->flags & F_LOGITS;
-    for (uint c = row->lane; c < o->classes; c += row->lanes) {
-        const float x = LOAD(row->x, (size_t)c * o->stride);
-        if ((o->flags & F_CHECK_FINITE) && !isfinite(x))
-            a.first_bad = min(a.first_bad, c);
-        const float y = raw_target(row, c, o->stride);
-        const float wy = class_weight(row, c) * smoothed(y, o);
-        a.weight += class_weight(row, c) * y;
-        if (row->targets && y > a.best_target) {
-            a.best_target = y;
-            a.best_class = c;
-        }
-        if (!logits) {
-            a.exp_sum += x;
-            continue;
-        }
-        const float v = capped(x, o);
-        if (v > a.max) {
-            if (a.max != -INFINITY) {
-                a.exp_sum *= exp(a.max - v);
-                a.target_dot -= a.target_mass * (v - a.max);
-            }
-            a.max = v;
-        }
-        a.exp_sum += exp(v - a.max);
-        a.target_mass += wy;
-        a.target_dot += wy * (v - a.max);
-    }
-    return a;
-}
-
-/* Folds the lanes' pass-A sums into the row's. */
-inline pass_a merge_a(pass_a a, const softmax_row *row, __local float *scratch)
-{
-    const uint lane = row->lane, lanes = row->lanes;
-    const float row_max = group_max(a.max, scratch, lane, lanes);
-    if (a.max != -INFINITY && a.max != row_max) {
-        a.exp_sum *= exp(a.max - row_max);
-        a.target_dot -= a.target_mass * (row_max - a.max);
-    }
-    a.max = row_max;
-    a.exp_sum = group_sum(a.exp_sum, scratch, lane, lanes);
-    a.target_mass = group_sum(a.target_mass, scratch, lane, lanes);
-    a.target_dot = group_sum(a.target_dot, scratch, lane, lanes);
-    a.weight = group_sum(a.weight, scratch, lane, lanes);
-    a.first_bad = group_min_uint(a.first_bad, scratch, lane, lanes);
-    const float best = group_max(a.best_target, scratch, lane, lanes);
-    const uint mine = a.best_target == best ? a.best_class : UINT_MAX;
-    a.best_class = group_min_uint(mine, scratch, lane, lanes);
-    a.best_target = best;
-    return a;
-}
-
-/* Rows whose true class is among the top_k raw scores (lower index wins
- * ties); the raw scores rank like the capped or renormalised ones. */
-inline uint is_top_k(const softmax_row *row, uint truth,
-                     const softmax_options *o, __local float *scratch)
-{
-    if (truth >= o->classes)
-        return 0;
-    const float x_true = LOAD(row->x, (size_t)truth * o->stride);
-    uint beaten_by = 0;
-    for (uint c = row->lane; c < o->classes; c += row->lanes) {
-        const float x = LOAD(row->x, (size_t)c * o->stride);
-        beaten_by += (x > x_true || (x == x_true && c < truth)) ? 1 : 0;
-    }
-    beaten_by = group_sum_uint(beaten_by, scratch, row->lane, row->lanes);
-    return beaten_by < o->top_k ? 1 : 0;
-}
-
-/* Pass B for probabilities: the clipped log-probability of one class,
- * and g = dL/dp (zero where the clip bites). */
+/* The clipped log-probability term of one class from probabilities, and
+ * g = dL/dp, zero where the clip bites (the row sum still carries it). */
 inline float2 probability_term(const softmax_row *row, uint c, float row_sum,
                                const softmax_options *o)
 {
@@ -213,77 +128,218 @@ inline float2 probability_term(const softmax_row *row, uint c, float row_sum,
                     clipped ? 0.0f : -k * (modulation / p - slope));
 }
 
-inline void zero_gradient(const softmax_row *row, const softmax_options *o)
+/*
+ * One lane's share of pass A: the online softmax (max and the sum of
+ * exp below it), the target sums, the dense argmax and the first
+ * non-finite class. Shares merge in any grouping, so lanes fold in a tree.
+ */
+/*
+ * The targets' sums are kept apart from the smoothing's: with wide rows
+ * the ls / C terms are far below the label's, and added to it they would
+ * round away.
+ */
+typedef struct pass_a {
+    float max;          /* logits: running max of the capped logits */
+    float exp_sum;      /* logits: sum exp(v - max); probabilities: sum x */
+    float target_mass;  /* sum w y (raw targets: also the applied weight) */
+    float target_dot;   /* sum w y (v - max) */
+    float class_mass;   /* sum w */
+    float class_dot;    /* sum w (v - max) */
+    float best_target;  /* dense accuracy: largest target */
+    uint best_class;
+    uint first_bad;     /* first non-finite class, or UINT_MAX */
+} pass_a;
+
+/* sum w y' and sum w y' (v - max), with y' = y (1 - ls) + ls / C. */
+inline float smoothed_mass(pass_a a, const softmax_options *o)
 {
-    if (!row->gradient)
-        return;
-    for (uint c = row->lane; c < o->classes; c += row->lanes)
-        STORE(row->gradient, (size_t)c * o->stride, 0.0f);
+    return (1.0f - o->smoothing) * a.target_mass +
+           o->smoothing / o->classes * a.class_mass;
 }
 
-/* Loss of a row from probabilities; writes its gradient scaled by
- * grad_scale when asked. */
-inline float probability_row(const softmax_row *row, float row_sum,
-                             float grad_scale, const softmax_options *o,
-                             __local float *scratch)
+inline float smoothed_dot(pass_a a, const softmax_options *o)
 {
-    float loss = 0.0f, g_dot_q = 0.0f;
-    for (uint c = row->lane; c < o->classes; c += row->lanes) {
-        const float2 term = probability_term(row, c, row_sum, o);
-        loss += term.x;
-        g_dot_q += term.y * (LOAD(row->x, (size_t)c * o->stride) / row_sum);
-    }
-    loss = group_sum(loss, scratch, row->lane, row->lanes);
-    if (!row->gradient)
-        return loss;
-    g_dot_q = group_sum(g_dot_q, scratch, row->lane, row->lanes);
-    const float scale = grad_scale / row_sum;
-    for (uint c = row->lane; c < o->classes; c += row->lanes) {
-        const float g = probability_term(row, c, row_sum, o).y;
-        STORE(row->gradient, (size_t)c * o->stride, (g - g_dot_q) * scale);
-    }
-    return loss;
+    return (1.0f - o->smoothing) * a.target_dot +
+           o->smoothing / o->classes * a.class_dot;
 }
 
-/* Loss of a row from logits, after pass A; writes its gradient. */
-inline float logit_row(const softmax_row *row, pass_a a, float grad_scale,
-                       const softmax_options *o, __local float *scratch)
+/* Brings a share to a larger running max. */
+inline pass_a rebase(pass_a a, float max)
 {
-    const float log_sum = log(a.exp_sum);
-    const float lse = a.max + log_sum;
+    if (a.max != -INFINITY && a.max != max) {
+        a.exp_sum *= exp(a.max - max);
+        a.target_dot -= a.target_mass * (max - a.max);
+        a.class_dot -= a.class_mass * (max - a.max);
+    }
+    a.max = max;
+    return a;
+}
+
+inline pass_a merge_a(pass_a a, pass_a b)
+{
+    const float max = fmax(a.max, b.max);
+    a = rebase(a, max);
+    b = rebase(b, max);
+    a.exp_sum += b.exp_sum;
+    a.target_mass += b.target_mass;
+    a.target_dot += b.target_dot;
+    a.class_mass += b.class_mass;
+    a.class_dot += b.class_dot;
+    if (b.best_target > a.best_target ||
+        (b.best_target == a.best_target && b.best_class < a.best_class)) {
+        a.best_target = b.best_target;
+        a.best_class = b.best_class;
+    }
+    a.first_bad = min(a.first_bad, b.first_bad);
+    return a;
+}
+
+inline pass_a visit_a(const softmax_row *row, const softmax_options *o,
+                      int active)
+{
+    pass_a a = { -INFINITY, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, -INFINITY,
+                 UINT_MAX, UINT_MAX };
+    const int logits = o->flags & F_LOGITS;
+    for (uint c = row->lane; active && c < o->classes; c += row->lanes) {
+        const float x = LOAD(row->x, (size_t)c * o->stride);
+        if ((o->flags & F_CHECK_FINITE) && !isfinite(x))
+            a.first_bad = min(a.first_bad, c);
+        const float y = raw_target(row, c, o->stride);
+        const float w = class_weight(row, c);
+        if (row->targets && y > a.best_target) {
+            a.best_target = y;
+            a.best_class = c;
+        }
+        if (!logits) {
+            a.exp_sum += x;
+            a.target_mass += w * y;
+            continue;
+        }
+        const float v = capped(x, o);
+        if (v > a.max)
+            a = rebase(a, v);
+        a.exp_sum += exp(v - a.max);
+        a.target_mass += w * y;
+        a.target_dot += w * y * (v - a.max);
+        a.class_mass += w;
+        a.class_dot += w * (v - a.max);
+    }
+    return a;
+}
+
+/*
+ * Pass B, one lane's share: the loss terms that need the row's
+ * normaliser (focal, probabilities), their gradient sum (h for logits,
+ * g q for probabilities) and the classes that beat the true one.
+ */
+typedef struct pass_b {
+    float loss;
+    float dot;
+    uint beaten_by;
+} pass_b;
+
+inline pass_b visit_b(const softmax_row *row, pass_a a, uint truth,
+                      const softmax_options *o, int active)
+{
+    pass_b b = { 0.0f, 0.0f, 0 };
+    float2 carry = (float2)(0.0f, 0.0f);
+    const int logits = o->flags & F_LOGITS;
+    const int accuracy = (o->flags & F_ACCURACY) && truth < o->classes;
     const int focal = o->flags & F_FOCAL;
-    float loss = a.target_mass * log_sum - a.target_dot;
-    float h_sum = -a.target_mass;
-    if (focal) {
-        float2 sums = (float2)(0.0f, 0.0f);
-        for (uint c = row->lane; c < o->classes; c += row->lanes) {
-            const float v = capped(LOAD(row->x, (size_t)c * o->stride), o);
+    const float log_sum = log(a.exp_sum);
+    const float x_true = accuracy ? LOAD(row->x, (size_t)truth * o->stride)
+                                  : 0.0f;
+    if (!active || (!accuracy && logits && !focal))
+        return b;
+    for (uint c = row->lane; c < o->classes; c += row->lanes) {
+        const float x = LOAD(row->x, (size_t)c * o->stride);
+        if (accuracy)
+            b.beaten_by += (x > x_true || (x == x_true && c < truth)) ? 1 : 0;
+        float2 term = (float2)(0.0f, 0.0f);
+        if (!logits) {
+            term = probability_term(row, c, a.exp_sum, o);
+            term.y *= x / a.exp_sum;
+        } else if (focal) {
             const float k = focal_weight(row, c, o) *
                             smoothed(raw_target(row, c, o->stride), o);
             if (k != 0.0f)
-                sums += focal_term(k, v - lse, o->gamma);
+                term = focal_term(k, (capped(x, o) - a.max) - log_sum,
+                                  o->gamma);
         }
-        loss = group_sum(sums.x, scratch, row->lane, row->lanes);
-        h_sum = group_sum(sums.y, scratch, row->lane, row->lanes);
+        /* Compensated: the label's term dwarfs the smoothing's. */
+        const float2 y = term - carry;
+        const float2 t = (float2)(b.loss, b.dot) + y;
+        carry = (t - (float2)(b.loss, b.dot)) - y;
+        b.loss = t.x;
+        b.dot = t.y;
     }
-    loss += o->z_loss * lse * lse;
-    if (!row->gradient)
-        return loss;
+    return b;
+}
+
+inline pass_b merge_b(pass_b a, pass_b b)
+{
+    a.loss += b.loss;
+    a.dot += b.dot;
+    a.beaten_by += b.beaten_by;
+    return a;
+}
+
+/*
+ * Tree folds of the lanes' shares; lanes == 1 touches no barrier. Every
+ * lane of a group calls both once per row, whatever the row holds:
+ * barriers under uniform branches would make POCL's work-group compiler
+ * duplicate code without bound.
+ */
+#define GROUP_MERGE(name, type, merge)                                        \
+    inline type name(type mine, __local type *slots, uint lane, uint lanes)  \
+    {                                                                         \
+        if (lanes == 1)                                                       \
+            return mine;                                                      \
+        slots[lane] = mine;                                                   \
+        barrier(CLK_LOCAL_MEM_FENCE);                                         \
+        for (uint width = lanes / 2; width > 0; width /= 2) {                 \
+            if (lane < width)                                                 \
+                slots[lane] = merge(slots[lane], slots[lane + width]);        \
+            barrier(CLK_LOCAL_MEM_FENCE);                                     \
+        }                                                                     \
+        const type all = slots[0];                                            \
+        barrier(CLK_LOCAL_MEM_FENCE);                                         \
+        return all;                                                           \
+    }
+
+GROUP_MERGE(group_merge_a, pass_a, merge_a)
+GROUP_MERGE(group_merge_b, pass_b, merge_b)
+
+/* Pass C: the gradient of an active row, scaled; zeros for the others. */
+inline void write_gradient(const softmax_row *row, pass_a a, pass_b b,
+                           float grad_scale, const softmax_options *o,
+                           int active)
+{
+    /* log p from (v - max) - log(sum): max + log(sum) would round to the
+     * ulp of the logits, 1e-3 at logits of 1e4. */
+    const float log_sum = log(a.exp_sum);
+    const float lse = a.max + log_sum;
+    const int focal = o->flags & F_FOCAL;
+    const float h_sum = focal ? b.dot : -smoothed_mass(a, o);
     for (uint c = row->lane; c < o->classes; c += row->lanes) {
-        const float v = capped(LOAD(row->x, (size_t)c * o->stride), o);
-        const float log_p = v - lse;
-        const float p = exp(log_p);
-        const float y = smoothed(raw_target(row, c, o->stride), o);
-        float h;
-        if (focal)
-            h = focal_term(focal_weight(row, c, o) * y, log_p, o->gamma).y;
-        else
-            h = -class_weight(row, c) * y;
-        float d = h - p * h_sum + 2.0f * o->z_loss * lse * p;
-        d *= cap_slope(v, o) * grad_scale;
-        STORE(row->gradient, (size_t)c * o->stride, d);
+        const size_t at = (size_t)c * o->stride;
+        float d = 0.0f;
+        if (active && !(o->flags & F_LOGITS)) {
+            const float g = probability_term(row, c, a.exp_sum, o).y;
+            d = (g - b.dot) * grad_scale / a.exp_sum;
+        } else if (active) {
+            const float v = capped(LOAD(row->x, at), o);
+            const float log_p = (v - a.max) - log_sum;
+            const float p = exp(log_p);
+            const float y = smoothed(raw_target(row, c, o->stride), o);
+            float h = -class_weight(row, c) * y;
+            if (focal)
+                h = focal_term(focal_weight(row, c, o) * y, log_p, o->gamma).y;
+            d = h - p * h_sum + 2.0f * o->z_loss * lse * p;
+            d *= cap_slope(v, o) * grad_scale;
+        }
+        STORE(row->gradient, at, d);
     }
-    return loss;
 }
 
 /* The scale of a row's gradient: upstream times 1/denominator times the
@@ -300,47 +356,52 @@ inline float gradient_scale(float host_scale, __global const float *device_scale
     return scale;
 }
 
-inline row_out softmax_visit(softmax_row *row, float sample_weight,
+/* One row, start to end, with a fixed sequence of group folds. */
+inline row_out softmax_visit(const softmax_row *row, float sample_weight,
                              float grad_scale, const softmax_options *o,
                              __local float *scratch)
 {
     row_out out = { 0.0f, 0.0f, 0, 0, 0 };
     const int sparse = row->targets == 0;
-    if (sparse && (o->flags & F_IGNORE) && row->label == LONG_MIN) {
-        zero_gradient(row, o);
-        return out;
-    }
-    if (sparse && (row->label < 0 || row->label >= o->classes)) {
+    const int weights_only = o->flags & F_WEIGHTS_ONLY;
+    const int bad_label = sparse && !row->ignored &&
+                          (row->label < 0 || row->label >= o->classes);
+    int active = !row->ignored && !bad_label;
+
+    const pass_a a = group_merge_a(
+        visit_a(row, o, active && !(sparse && weights_only)), 
+        (__local pass_a *)scratch, row->lane, row->lanes);
+    const int bad_input = a.first_bad != UINT_MAX;
+    active = active && !bad_input;
+    const uint truth = sparse ? (uint)row->label : a.best_class;
+    const pass_b b = group_merge_b(visit_b(row, a, truth, o,
+                                           active && !weights_only),
+                                   (__local pass_b *)scratch, row->lane,
+                                   row->lanes);
+    if (row->gradient && !weights_only)
+        write_gradient(row, a, b, grad_scale, o, active);
+
+    if (bad_label)
         out.bad = BAD(BAD_LABEL, 0);
-        zero_gradient(row, o);
-        return out;
-    }
-    if (sparse && (o->flags & F_WEIGHTS_ONLY)) {
-        out.count = 1;
-        out.weight = sample_weight * class_weight(row, (uint)row->label);
-        return out;
-    }
-
-    const pass_a a = merge_a(visit_a(row, o), row, scratch);
-    if (a.first_bad != UINT_MAX) {
+    else if (bad_input)
         out.bad = BAD(BAD_NON_FINITE, a.first_bad);
-        zero_gradient(row, o);
+    if (!active)
         return out;
-    }
     out.count = 1;
-    out.weight = sample_weight * a.weight;
-    if (o->flags & F_WEIGHTS_ONLY)
+    out.weight = sample_weight *
+                 (sparse ? class_weight(row, (uint)row->label)
+                         : a.target_mass);
+    if (weights_only)
         return out;
-
-    if (o->flags & F_ACCURACY) {
-        const uint truth = sparse ? (uint)row->label : a.best_class;
-        out.correct = is_top_k(row, truth, o, scratch);
+    out.correct = (o->flags & F_ACCURACY) && b.beaten_by < o->top_k;
+    float loss = b.loss;
+    if (o->flags & F_LOGITS) {
+        const float lse = a.max + log(a.exp_sum);
+        if (!(o->flags & F_FOCAL))
+            loss = smoothed_mass(a, o) * log(a.exp_sum) -
+                   smoothed_dot(a, o);
+        loss += o->z_loss * lse * lse;
     }
-    float loss;
-    if (o->flags & F_LOGITS)
-        loss = logit_row(row, a, grad_scale, o, scratch);
-    else
-        loss = probability_row(row, a.exp_sum, grad_scale, o, scratch);
     out.loss = sample_weight * loss;
     return out;
 }
@@ -380,14 +441,13 @@ inline row_out softmax_visit(softmax_row *row, float sample_weight,
     for (ulong r = (row_index); r < rows; r += (row_step)) {                  \
         const ulong n = r / spatial, s = r % spatial;                         \
         const size_t base = (size_t)n * classes * spatial + s;               \
-        softmax_row row = { x + base, 0, 0, class_weights, class_alpha, 0,   \
+        softmax_row row = { x + base, 0, 0, class_weights, class_alpha, 0, 0,\
                             (lane), (lanes) };                                \
         if (dense)                                                            \
             row.targets = (__global const storage_t *)(dense) + base;         \
         if (sparse_labels) {                                                  \
             row.label = (long)(sparse_labels)[r];                             \
-            if ((flags & F_IGNORE) && row.label == ignore_class)              \
-                row.label = LONG_MIN;                                         \
+            row.ignored = (flags & F_IGNORE) && row.label == ignore_class;    \
         }                                                                     \
         if (gradient)                                                         \
             row.gradient = gradient + base;                                   \

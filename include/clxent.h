@@ -238,7 +238,7 @@ typedef struct clxent_loss {
     float epsilon;              /* 1e-7: probabilities clip to [eps, 1-eps] */
     float label_smoothing;      /* 0, in [0, 1] */
     int use_ignore_class;       /* 0; sparse kinds only */
-    int64_t ignore_class;       /* a label whose rows count for nothing */
+    int64_t ignore_class;       /* -100 (PyTorch); rows with it count 0 */
     /* A mean over no rows is 0, or NaN when this is set. */
     int empty_mean_is_nan;
     /* Report the first NaN or infinite input as an error (costs a pass). */

@@ -29,6 +29,7 @@ clxent_loss clxent_loss_defaults(clxent_loss_kind kind)
     loss.gamma = 2.0f;
     loss.alpha = 0.25f;
     loss.top_k = 1;
+    loss.ignore_class = -100; /* PyTorch's ignore_index */
     loss.threshold = NAN;
     return loss;
 }
@@ -406,7 +407,8 @@ static clxent_status launch_softmax(clxent_context *ctx, const job *j,
     ARG(&k, loss->z_loss);
     ARG(&k, loss->logit_cap);
     ARG(&k, top_k);
-    arg_local(&k, (wide ? local : 1) * sizeof(cl_float));
+    /* Room for one pass share (8 words) per lane. */
+    arg_local(&k, (wide ? local : 1) * 8 * sizeof(cl_float));
     if (k.status != CL_SUCCESS)
         return fail_opencl(ctx, k.status, "clSetKernelArg (softmax)");
     trace(ctx, TRACE_DISPATCH, "softmax %s: %zu rows x %u classes, %zu x %zu",

@@ -307,6 +307,11 @@ inline pass_b merge_b(pass_b a, pass_b b)
         return all;                                                           \
     }
 
+/* The host gives each lane 12 words of local memory (PASS_SHARE_WORDS in
+ * src/loss.c); a share that outgrew them would overrun it. */
+typedef char pass_a_fits_the_host_slots[sizeof(pass_a) <= 48 ? 1 : -1];
+typedef char pass_b_fits_the_host_slots[sizeof(pass_b) <= 48 ? 1 : -1];
+
 GROUP_MERGE(group_merge_a, pass_a, merge_a)
 GROUP_MERGE(group_merge_b, pass_b, merge_b)
 

@@ -15,6 +15,10 @@
 #define F_PER_ELEMENT 64u
 #define F_HARD_TARGETS 128u
 
+/* Local words a lane of a softmax row group needs, at least the size of
+ * pass_a and pass_b in cl/softmax.cl. */
+#define PASS_SHARE_WORDS 12
+
 /* Reduction numbers of cl/reduce.cl and its two finalize modes. */
 #define FINAL_LOSS 0u
 #define FINAL_DENOMINATOR 1u
@@ -407,8 +411,8 @@ static clxent_status launch_softmax(clxent_context *ctx, const job *j,
     ARG(&k, loss->z_loss);
     ARG(&k, loss->logit_cap);
     ARG(&k, top_k);
-    /* Room for one pass share (8 words) per lane. */
-    arg_local(&k, (wide ? local : 1) * 8 * sizeof(cl_float));
+    /* Room for one pass share (cl/softmax.cl's pass_a, 9 words) a lane. */
+    arg_local(&k, (wide ? local : 1) * PASS_SHARE_WORDS * sizeof(cl_float));
     if (k.status != CL_SUCCESS)
         return fail_opencl(ctx, k.status, "clSetKernelArg (softmax)");
     trace(ctx, TRACE_DISPATCH, "softmax %s: %zu rows x %u classes, %zu x %zu",

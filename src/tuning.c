@@ -38,9 +38,10 @@ void choose_work_shape(const device_traits *traits, work_shape *shape)
     *shape = traits->is_gpu ? gpu_shape : cpu_shape;
 
     /* Group reductions need power-of-two groups that the device allows,
-     * with room in local memory for the reductions' 5 arrays of 8 bytes. */
+     * with room in local memory for 64 bytes a lane (the reductions' 5
+     * arrays of 8 bytes, a softmax pass share of 48). */
     size_t limit = floor_power_of_two(traits->max_group_size);
-    while (limit > 1 && limit * 40 > traits->local_memory)
+    while (limit > 1 && limit * 64 > traits->local_memory)
         limit /= 2;
     if (shape->row_lanes > limit)
         shape->row_lanes = limit;

@@ -120,6 +120,20 @@ static void fill_predictions(rng *g, const problem_spec *spec, arrays *a)
     }
 }
 
+/* Fixed inputs override the random ones, value for value. */
+static void use_fixed(const problem_spec *spec, arrays *a)
+{
+    for (size_t i = 0; spec->fixed_predictions && i < a->values; i++) {
+        a->predictions_f[i] = spec->fixed_predictions[i];
+        a->predictions[i] = spec->fixed_predictions[i];
+    }
+    for (size_t i = 0; spec->fixed_targets && a->targets && i < a->values;
+         i++) {
+        a->targets_f[i] = spec->fixed_targets[i];
+        a->targets[i] = spec->fixed_targets[i];
+    }
+}
+
 static void fill_labels(rng *g, const problem_spec *spec, arrays *a)
 {
     a->labels = malloc(a->rows * sizeof *a->labels);
@@ -190,6 +204,7 @@ static void generate(const problem_spec *spec, uint64_t seed, arrays *a)
         else
             fill_dense_targets(&g, spec, a);
     }
+    use_fixed(spec, a);
     if (spec->class_weights)
         fill_weights(&g, a->classes, &a->class_weights, &a->class_weights_f);
     if (spec->class_alpha)

@@ -47,6 +47,9 @@ typedef struct problem_spec {
     int hard_targets;   /* one-hot / 0-1 targets instead of soft ones */
     double logit_range; /* logits uniform in [-range, range] */
     double ignore_share; /* share of sparse rows given ignore_class */
+    /* Fixed inputs instead of random ones, when given (dense targets). */
+    const float *fixed_predictions;
+    const float *fixed_targets;
 } problem_spec;
 
 /* A spec with the kind's defaults: from logits, 2 rows of 3, gradient

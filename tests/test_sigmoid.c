@@ -121,3 +121,42 @@ Test(sigmoid, many_rows_not_a_multiple_of_a_group)
     spec.shape = (clxent_shape){ 10007, 3, 1 };
     check_problem(&spec, test_seed());
 }
+
+/* Probabilities of exactly 0 and 1 meet targets of 0 and 1: the clip
+ * keeps every loss finite, and the gradient is zero where it bites. */
+Test(sigmoid, probabilities_of_exactly_zero_and_one)
+{
+    const float predictions[8] = { 0.0f, 1.0f, 0.0f, 1.0f,
+                                   0.5f, 1.0f, 0.0f, 0.25f };
+    const float targets[8] = { 0.0f, 0.0f, 1.0f, 1.0f,
+                               1.0f, 1.0f, 0.0f, 0.0f };
+    const clxent_loss_kind kinds[] = { CLXENT_LOSS_BINARY,
+                                       CLXENT_LOSS_BINARY_FOCAL };
+    for (size_t k = 0; k < 2; k++)
+        for (int r = 0; r < CLXENT_REDUCTION_COUNT; r++) {
+            problem_spec spec = spec_defaults(kinds[k]);
+            spec.loss.from_logits = 0;
+            spec.loss.reduction = (clxent_reduction)r;
+            spec.shape = (clxent_shape){ 2, 4, 1 };
+            spec.fixed_predictions = predictions;
+            spec.fixed_targets = targets;
+            check_problem(&spec, test_seed());
+        }
+}
+
+/* Rows whose targets are all 0 or all 1, the corners of multi-label. */
+Test(sigmoid, all_zero_and_all_one_targets)
+{
+    const float targets[2 * 6] = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1 };
+    for (int logits = 0; logits <= 1; logits++) {
+        problem_spec spec = spec_defaults(CLXENT_LOSS_BINARY);
+        spec.loss.from_logits = logits;
+        spec.shape = (clxent_shape){ 2, 6, 1 };
+        spec.fixed_targets = targets;
+        spec.pos_weight = 1;
+        check_problem(&spec, test_seed());
+        spec.loss.kind = CLXENT_LOSS_BINARY_FOCAL;
+        spec.loss.class_balancing = 1;
+        check_problem(&spec, test_seed() + 1);
+    }
+}

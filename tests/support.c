@@ -21,6 +21,12 @@ static void remember(void *user_data, clxent_log_level level,
     snprintf(logged, sizeof logged, "%s", message);
 }
 
+/* Closed at exit, so that leak checkers see clxent release everything. */
+static void close_context(void)
+{
+    clxent_close(&context);
+}
+
 clxent_context *test_context(void)
 {
     clxent_settings settings;
@@ -30,6 +36,7 @@ clxent_context *test_context(void)
     settings.logger = remember;
     settings.log_level = CLXENT_LOG_DEBUG;
     const clxent_status status = clxent_open(&context, &settings);
+    atexit(close_context);
     cr_assert_eq(status, CLXENT_OK, "clxent_open on CLXENT_DEVICE=%s: %s",
                  getenv("CLXENT_DEVICE") ? getenv("CLXENT_DEVICE") : "",
                  clxent_status_string(status));

@@ -23,11 +23,156 @@ inline ushort float_to_bf16(float v)
         return (ushort)((bits >> 16) | 0x40);
     return (ushort)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
 }
+inline void store_bf16_vector(__global ushort *p, float16 v)
+{
+    float lanes[16];
+    vstore16(v, 0, lanes);
+    for (int i = 0; i < 16; i++)
+        p[i] = float_to_bf16(lanes[i]);
+}
 #else
 typedef float storage_t;
 #define LOAD(p, i) ((p)[i])
 #define STORE(p, i, v) ((p)[i] = (v))
 #endif
+
+/*
+ * Rows whose classes are contiguous are also read as vectors of
+ * VECTOR_WIDTH values: CPU compilers map float16 to whole registers and
+ * POCL's SLEEF library gives exp and log on them; scalar code leaves a
+ * CPU at one value per instruction. LOADV / STOREV move one vector of
+ * storage values at element i.
+ */
+#define VECTOR_WIDTH 16
+typedef float16 floatv;
+typedef int16 intv;
+#if defined(STORAGE_F16)
+#define LOADV(p, i) vload_half16(0, (p) + (i))
+#define STOREV(p, i, v) vstore_half16_rte((v), 0, (p) + (i))
+#elif defined(STORAGE_BF16)
+#define LOADV(p, i) as_float16(convert_uint16(vload16(0, (p) + (i))) << 16)
+#define STOREV(p, i, v) store_bf16_vector((p) + (i), (v))
+#else
+#define LOADV(p, i) vload16(0, (p) + (i))
+#define STOREV(p, i, v) vstore16((v), 0, (p) + (i))
+#endif
+
+/* Chunks of VECTOR_WIDTH classes from c on, padded with zeros past
+ * `classes`, and the horizontal folds of a vector. */
+inline intv lane_index(void)
+{
+    return (intv)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+
+/* The lanes of a chunk that hold classes below `count`. */
+inline intv live_lanes(uint count)
+{
+    return lane_index() < (int)count;
+}
+
+inline floatv storage_tail(__global const storage_t *p, uint count)
+{
+    float lanes[VECTOR_WIDTH];
+    for (uint i = 0; i < VECTOR_WIDTH; i++)
+        lanes[i] = i < count ? LOAD(p, i) : 0.0f;
+    return vload16(0, lanes);
+}
+
+inline floatv float_tail(__global const float *p, uint count)
+{
+    float lanes[VECTOR_WIDTH];
+    for (uint i = 0; i < VECTOR_WIDTH; i++)
+        lanes[i] = i < count ? p[i] : 0.0f;
+    return vload16(0, lanes);
+}
+
+inline void store_tail(__global storage_t *p, uint count, floatv v)
+{
+    float lanes[VECTOR_WIDTH];
+    vstore16(v, 0, lanes);
+    for (uint i = 0; i < count; i++)
+        STORE(p, i, lanes[i]);
+}
+
+/* Classes c to c + VECTOR_WIDTH of an array, padded past `classes`. */
+inline floatv chunk_of(__global const storage_t *p, uint c, uint classes)
+{
+    return c + VECTOR_WIDTH <= classes ? LOADV(p, c)
+                                       : storage_tail(p + c, classes - c);
+}
+
+inline floatv weights_of(__global const float *p, uint c, uint classes,
+                         float otherwise)
+{
+    if (!p)
+        return (floatv)(otherwise);
+    return c + VECTOR_WIDTH <= classes ? vload16(0, p + c)
+                                       : float_tail(p + c, classes - c);
+}
+
+inline float sum_of(floatv v)
+{
+    const float8 a = v.lo + v.hi;
+    const float4 b = a.lo + a.hi;
+    const float2 c = b.lo + b.hi;
+    return c.x + c.y;
+}
+
+inline float max_of(floatv v)
+{
+    const float8 a = fmax(v.lo, v.hi);
+    const float4 b = fmax(a.lo, a.hi);
+    const float2 c = fmax(b.lo, b.hi);
+    return fmax(c.x, c.y);
+}
+
+inline int min_of(intv v)
+{
+    const int8 a = min(v.lo, v.hi);
+    const int4 b = min(a.lo, a.hi);
+    const int2 c = min(b.lo, b.hi);
+    return min(c.x, c.y);
+}
+
+/* The sum of a vector of counts. */
+inline uint vector_count(intv counts)
+{
+    const int8 a = counts.lo + counts.hi;
+    const int4 b = a.lo + a.hi;
+    const int2 c = b.lo + b.hi;
+    return (uint)(c.x + c.y);
+}
+
+/* base^exponent; the focal exponents 1 and 2 (Keras's default) exactly. */
+inline floatv vector_power(floatv base, float exponent)
+{
+    if (exponent == 1.0f)
+        return base;
+    if (exponent == 2.0f)
+        return base * base;
+    return pow(base, (floatv)(exponent));
+}
+
+inline void store_chunk(__global storage_t *p, uint c, uint classes, floatv v)
+{
+    if (c + VECTOR_WIDTH <= classes)
+        STOREV(p, c, v);
+    else
+        store_tail(p + c, classes - c, v);
+}
+
+inline void store_float_chunk(__global float *p, uint c, uint classes,
+                              floatv v)
+{
+    float lanes[VECTOR_WIDTH];
+    if (c + VECTOR_WIDTH <= classes) {
+        vstore16(v, 0, p + c);
+        return;
+    }
+    vstore16(v, 0, lanes);
+    for (uint i = 0; i < classes - c; i++)
+        p[c + i] = lanes[i];
+}
 
 /* Bad-row codes written to row_bad: code in the top two bits, the offset
  * of the bad element inside its row below. */

@@ -141,10 +141,17 @@ inline void record_error(__global long *error, __global const uint *row_bad,
         status = STATUS_INVALID_LABEL;
         index = (long)r;
     } else {
-        /* A class inside a (sample, position) row of N x C x S. */
+        /* A class inside a (sample, position) row of N x C x S. A later
+         * position of the same sample can hold a lower class, which comes
+         * first in memory: the error names the first element. */
+        const ulong n = r / spatial;
+        ulong first = offset * spatial + r % spatial;
+        for (ulong q = r + 1; q < (n + 1) * spatial; q++)
+            if (row_bad[q] >> BAD_CODE_SHIFT == BAD_NON_FINITE)
+                first = min(first, (ulong)(row_bad[q] & BAD_OFFSET_MASK) *
+                                           spatial + q % spatial);
         status = STATUS_NON_FINITE_INPUT;
-        index = (long)(((r / spatial) * classes + offset) * spatial +
-                       r % spatial);
+        index = (long)(n * classes * spatial + first);
     }
     error[0] = status;
     error[1] = index;

@@ -24,35 +24,39 @@ typedef struct sigmoid_options {
     float alpha;
 } sigmoid_options;
 
-/* log(1 + exp(v)) without overflow. */
-inline float softplus(float v)
-{
-    return fmax(v, 0.0f) + log1p(exp(-fabs(v)));
-}
+/*
+ * Rows are contiguous, so every loop below goes over VECTOR_WIDTH outputs
+ * at a time (common.h): a CPU gets whole vector registers and vector exp
+ * and log1p; the short last chunk is padded and its dead lanes masked.
+ */
 
-inline float sigmoid(float v)
-{
-    const float e = exp(-fabs(v));
-    return v >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-}
-
-/* The crossentropy of one element and its derivative by x. */
-inline float2 binary_term(float x, float y, float pos_weight,
-                          const sigmoid_options *o)
+/* The crossentropy of each element and, through `slope`, its derivative
+ * by x. From logits, both softplus terms share log1p(exp(-|x|)). */
+inline floatv binary_term(floatv x, floatv y, floatv pos_weight,
+                          const sigmoid_options *o, floatv *slope)
 {
     if (o->flags & F_LOGITS) {
-        const float p = sigmoid(x);
-        const float loss = pos_weight * y * softplus(-x) +
-                           (1.0f - y) * softplus(x);
-        return (float2)(loss, -pos_weight * y * (1.0f - p) + (1.0f - y) * p);
+        const floatv e = exp(-fabs(x));
+        const floatv shared = log1p(e);
+        const floatv p = select(e / (1.0f + e), 1.0f / (1.0f + e),
+                                x >= 0.0f);
+        *slope = -pos_weight * y * (1.0f - p) + (1.0f - y) * p;
+        return pos_weight * y * (fmax(-x, 0.0f) + shared) +
+               (1.0f - y) * (fmax(x, 0.0f) + shared);
     }
     /* 1 - p from x itself: in float, 1 - (1 - eps) is not eps. */
-    const float p = clamp(x, o->epsilon, 1.0f - o->epsilon);
-    const float q = clamp(1.0f - x, o->epsilon, 1.0f - o->epsilon);
-    const int clipped = x < o->epsilon || x > 1.0f - o->epsilon;
-    const float loss = -(pos_weight * y * log(p) + (1.0f - y) * log(q));
-    const float slope = -pos_weight * y / p + (1.0f - y) / q;
-    return (float2)(loss, clipped ? 0.0f : slope);
+    const floatv p = clamp(x, o->epsilon, 1.0f - o->epsilon);
+    const floatv q = clamp(1.0f - x, o->epsilon, 1.0f - o->epsilon);
+    const intv clipped = x < o->epsilon | x > 1.0f - o->epsilon;
+    *slope = select(-pos_weight * y / p + (1.0f - y) / q, (floatv)(0.0f),
+                    clipped);
+    return -(pos_weight * y * log(p) + (1.0f - y) * log(q));
+}
+
+inline floatv sigmoid(floatv v)
+{
+    const floatv e = exp(-fabs(v));
+    return select(e / (1.0f + e), 1.0f / (1.0f + e), v >= 0.0f);
 }
 
 /*
@@ -60,31 +64,46 @@ inline float2 binary_term(float x, float y, float pos_weight,
  * the sigmoid of the logits or the unclipped probability, times the
  * class balance when asked.
  */
-inline float2 focal_binary_term(float x, float y, float pos_weight,
-                                const sigmoid_options *o)
+inline floatv focal_binary_term(floatv x, floatv y, floatv pos_weight,
+                                const sigmoid_options *o, floatv *slope)
 {
-    const float2 ce = binary_term(x, y, pos_weight, o);
+    floatv ce_slope;
+    const floatv ce = binary_term(x, y, pos_weight, o, &ce_slope);
     const int logits = o->flags & F_LOGITS;
-    const float p = logits ? sigmoid(x) : x;
-    const float dp = logits ? p * (1.0f - p) : 1.0f;
-    const float rest = 1.0f - (y * p + (1.0f - y) * (1.0f - p));
-    const float modulation = pow(rest, o->gamma);
-    float d_modulation = 0.0f;
-    if (o->gamma > 0.0f && rest > 0.0f)
-        d_modulation = -o->gamma * pow(rest, o->gamma - 1.0f) *
-                       (2.0f * y - 1.0f) * dp;
-    float balance = 1.0f;
+    const floatv p = logits ? sigmoid(x) : x;
+    const floatv dp = logits ? p * (1.0f - p) : (floatv)(1.0f);
+    const floatv rest = 1.0f - (y * p + (1.0f - y) * (1.0f - p));
+    const floatv modulation = vector_power(rest, o->gamma);
+    floatv d_modulation = (floatv)(0.0f);
+    if (o->gamma > 0.0f)
+        d_modulation = select(d_modulation,
+                              -o->gamma * vector_power(rest, o->gamma - 1.0f) *
+                                  (2.0f * y - 1.0f) * dp,
+                              rest > 0.0f);
+    floatv balance = (floatv)(1.0f);
     if (o->flags & F_BALANCE)
         balance = o->alpha * y + (1.0f - o->alpha) * (1.0f - y);
-    return (float2)(balance * modulation * ce.x,
-                    balance * (d_modulation * ce.x + modulation * ce.y));
+    *slope = balance * (d_modulation * ce + modulation * ce_slope);
+    return balance * modulation * ce;
 }
 
-/* The first bad target or input of a row, as a BAD() code, or 0. */
+/* The first bad target or input of a row, as a BAD() code, or 0: a
+ * vector test, and the scalar scan only for a row that fails it. */
 inline uint check_row(__global const storage_t *x,
                       __global const storage_t *targets, uint classes,
                       uint flags)
 {
+    intv bad = (intv)(0);
+    for (uint k = 0; k < classes; k += VECTOR_WIDTH) {
+        const floatv y = chunk_of(targets, k, classes);
+        bad |= ~((y >= 0.0f) & (y <= 1.0f));
+        if (flags & F_HARD_TARGETS)
+            bad |= ~((y == 0.0f) | (y == 1.0f));
+        if (flags & F_CHECK_FINITE)
+            bad |= ~isfinite(chunk_of(x, k, classes));
+    }
+    if (!any(bad))
+        return 0;
     for (uint k = 0; k < classes; k++) {
         const float y = LOAD(targets, k);
         const int soft_ok = y >= 0.0f && y <= 1.0f; /* false for NaN */
@@ -116,55 +135,72 @@ __kernel void sigmoid_rows(
     const sigmoid_options o = { flags, smoothing, epsilon, gamma, alpha };
     const int per_element = flags & F_PER_ELEMENT;
     const float scale = host_scale * (device_scale ? device_scale[0] : 1.0f);
+    const floatv zero = (floatv)(0.0f);
+    x += x_offset;
+    targets += targets_offset;
+    if (pos_weight)
+        pos_weight += pos_weight_offset;
+    if (element_weights)
+        element_weights += element_weights_offset;
+    if (upstream)
+        upstream += upstream_offset;
+    if (gradient)
+        gradient += gradient_offset;
+    if (element_loss)
+        element_loss += element_loss_offset;
     for (ulong n = get_global_id(0); n < rows; n += get_global_size(0)) {
         const size_t base = (size_t)n * classes;
         const float sample_weight = sample_weights
             ? sample_weights[sample_weights_offset + n] : 1.0f;
         row_out out = { 0.0f, 0.0f, 0, 0, 0 };
-        out.bad = check_row(x + x_offset + base,
-                            targets + targets_offset + base, classes, flags);
-        float loss = 0.0f, weight = 0.0f;
-        for (uint k = 0; k < classes; k++) {
-            const size_t i = base + k;
-            const float ew = element_weights
-                ? element_weights[element_weights_offset + i] : 1.0f;
-            weight += ew;
+        out.bad = check_row(x + base, targets + base, classes, flags);
+        floatv loss = zero, weight = zero;
+        intv correct = (intv)(0);
+        for (uint k = 0; k < classes; k += VECTOR_WIDTH) {
+            const intv live = live_lanes(classes - k);
+            const floatv ew = weights_of(element_weights ? element_weights + base
+                                                         : 0,
+                                         k, classes, 1.0f);
+            weight += select(zero, ew, live);
             if (out.bad || (flags & F_WEIGHTS_ONLY)) {
                 if (gradient && out.bad)
-                    STORE(gradient, gradient_offset + i, 0.0f);
+                    store_chunk(gradient + base, k, classes, zero);
                 if (element_loss && out.bad)
-                    element_loss[element_loss_offset + i] = 0.0f;
+                    store_float_chunk(element_loss + base, k, classes, zero);
                 continue;
             }
-            const float xv = LOAD(x, x_offset + i);
-            const float y = LOAD(targets, targets_offset + i);
-            const float ys = y * (1.0f - smoothing) + 0.5f * smoothing;
-            const float pw = pos_weight ? pos_weight[pos_weight_offset + k]
-                                        : 1.0f;
-            const float2 term = (flags & F_FOCAL)
-                ? focal_binary_term(xv, ys, pw, &o)
-                : binary_term(xv, ys, pw, &o);
-            const float value = sample_weight * ew * term.x;
-            loss += value;
+            const floatv xv = chunk_of(x + base, k, classes);
+            const floatv y = chunk_of(targets + base, k, classes);
+            const floatv ys = y * (1.0f - smoothing) + 0.5f * smoothing;
+            const floatv pw = weights_of(pos_weight, k, classes, 1.0f);
+            floatv slope;
+            const floatv term = (flags & F_FOCAL)
+                ? focal_binary_term(xv, ys, pw, &o, &slope)
+                : binary_term(xv, ys, pw, &o, &slope);
+            const floatv value = sample_weight * ew * term;
+            loss += select(zero, value, live);
             if (element_loss)
-                element_loss[element_loss_offset + i] = value;
-            out.correct += ((xv > threshold) == (y >= 0.5f)) ? 1 : 0;
+                store_float_chunk(element_loss + base, k, classes, value);
+            correct -= live & ((xv > threshold) == (y >= 0.5f));
             if (gradient) {
-                float d = sample_weight * ew * term.y * scale;
-                if (upstream)
-                    d *= upstream[upstream_offset + (per_element ? i : n)];
+                floatv d = sample_weight * ew * slope * scale;
+                if (upstream && per_element)
+                    d *= weights_of(upstream + base, k, classes, 1.0f);
+                else if (upstream)
+                    d *= upstream[n];
                 if (!per_element)
                     d /= classes;
-                STORE(gradient, gradient_offset + i, d);
+                store_chunk(gradient + base, k, classes, d);
             }
         }
         if (!out.bad) {
             out.count = per_element ? classes : 1;
-            out.weight = per_element ? sample_weight * weight : sample_weight;
-            out.loss = per_element ? loss : loss / classes;
+            out.weight = per_element ? sample_weight * sum_of(weight)
+                                     : sample_weight;
+            out.loss = per_element ? sum_of(loss) : sum_of(loss) / classes;
         }
-        if (!(flags & F_ACCURACY))
-            out.correct = 0;
+        if (flags & F_ACCURACY)
+            out.correct = vector_count(correct);
         store_row(row_loss + row_loss_offset, row_weight, row_count,
                   row_correct, row_bad, n, out);
     }

@@ -46,6 +46,7 @@ typedef struct softmax_row {
     __global const float *class_alpha;
     long label;
     int ignored;
+    int vector; /* takes the vector path: one row per item, contiguous */
     uint lane;
     uint lanes;
 } softmax_row;
@@ -361,6 +362,211 @@ inline float gradient_scale(float host_scale, __global const float *device_scale
     return scale;
 }
 
+/*
+ * The vector row: one row per work-item, classes contiguous, logits; the
+ * common case on a CPU. The same passes as above on VECTOR_WIDTH classes
+ * at a time, with no data-dependent branch inside a chunk: the max first,
+ * then the sums below it, so no running max needs a rebase. A short
+ * last chunk is padded and its dead lanes are masked out of every sum.
+ */
+inline floatv vector_capped(floatv x, const softmax_options *o)
+{
+    return o->cap > 0.0f ? o->cap * tanh(x / o->cap) : x;
+}
+
+inline floatv vector_cap_slope(floatv v, const softmax_options *o)
+{
+    if (o->cap <= 0.0f)
+        return (floatv)(1.0f);
+    const floatv t = v / o->cap;
+    return 1.0f - t * t;
+}
+
+/* focal_term on a chunk: the loss, and h through `h`; zero where k is. */
+inline floatv vector_focal(floatv k, floatv log_p, float gamma, floatv *h)
+{
+    const floatv p = exp(log_p);
+    const floatv rest = -expm1(log_p);
+    const floatv modulation = vector_power(rest, gamma);
+    floatv slope = (floatv)(0.0f);
+    if (gamma > 0.0f)
+        slope = select(slope,
+                       gamma * vector_power(rest, gamma - 1.0f) * p * log_p,
+                       rest > 0.0f);
+    const intv used = k != 0.0f;
+    *h = select((floatv)(0.0f), -k * (modulation - slope), used);
+    return select((floatv)(0.0f), -k * modulation * log_p, used);
+}
+
+inline floatv vector_smoothed(floatv target, const softmax_options *o)
+{
+    return target * (1.0f - o->smoothing) + o->smoothing / o->classes;
+}
+
+inline floatv vector_focal_weight(const softmax_row *row, uint c,
+                                  const softmax_options *o)
+{
+    const uint classes = o->classes;
+    return weights_of(row->class_alpha, c, classes, o->alpha) *
+           weights_of(row->class_weights, c, classes, 1.0f);
+}
+
+inline floatv vector_target(const softmax_row *row, uint c,
+                            const softmax_options *o)
+{
+    if (row->targets)
+        return chunk_of(row->targets, c, o->classes);
+    return select((floatv)(0.0f), (floatv)(1.0f),
+                  lane_index() == (int)(row->label - c));
+}
+
+/* The first non-finite class, after a chunk said there is one. */
+inline uint first_non_finite(const softmax_row *row, const softmax_options *o)
+{
+    for (uint c = 0; c < o->classes; c++)
+        if (!isfinite(LOAD(row->x, c)))
+            return c;
+    return UINT_MAX;
+}
+
+inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
+                             int active)
+{
+    pass_a a = { -INFINITY, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, -INFINITY,
+                 UINT_MAX, UINT_MAX };
+    const uint classes = o->classes;
+    if (!active)
+        return a;
+
+    floatv top = (floatv)(-INFINITY);
+    intv finite = (intv)(-1);
+    for (uint c = 0; c < classes; c += VECTOR_WIDTH) {
+        const floatv x = chunk_of(row->x, c, classes);
+        finite &= isfinite(x);
+        top = fmax(top, select((floatv)(-INFINITY), vector_capped(x, o),
+                               live_lanes(classes - c)));
+    }
+    if ((o->flags & F_CHECK_FINITE) && !all(finite))
+        a.first_bad = first_non_finite(row, o);
+    a.max = max_of(top);
+
+    floatv exp_sum = 0.0f, class_mass = 0.0f, class_dot = 0.0f;
+    floatv target_mass = 0.0f, target_dot = 0.0f;
+    floatv best = (floatv)(-INFINITY);
+    intv best_class = (intv)(INT_MAX);
+    for (uint c = 0; c < classes; c += VECTOR_WIDTH) {
+        const intv live = live_lanes(classes - c);
+        const floatv zero = (floatv)(0.0f);
+        const floatv d = vector_capped(chunk_of(row->x, c, classes), o) - a.max;
+        const floatv w = weights_of(row->class_weights, c, classes, 1.0f);
+        exp_sum += select(zero, exp(d), live);
+        class_mass += select(zero, w, live);
+        class_dot += select(zero, w * d, live);
+        if (!row->targets)
+            continue;
+        const floatv y = chunk_of(row->targets, c, classes);
+        target_mass += select(zero, w * y, live);
+        target_dot += select(zero, w * y * d, live);
+        const intv better = live & (y > best);
+        best = select(best, y, better);
+        best_class = select(best_class, (int)c + lane_index(), better);
+    }
+    a.exp_sum = sum_of(exp_sum);
+    a.class_mass = sum_of(class_mass);
+    a.class_dot = sum_of(class_dot);
+    if (row->targets) {
+        a.target_mass = sum_of(target_mass);
+        a.target_dot = sum_of(target_dot);
+        a.best_target = max_of(best);
+        /* The first class among the lanes that hold the largest target. */
+        const int first = min_of(select((intv)(INT_MAX), best_class,
+                                        best == a.best_target));
+        a.best_class = first == INT_MAX ? UINT_MAX : (uint)first;
+    } else {
+        const float w = row->class_weights ? row->class_weights[row->label]
+                                           : 1.0f;
+        a.target_mass = w;
+        a.target_dot = w * (capped(LOAD(row->x, row->label), o) - a.max);
+    }
+    return a;
+}
+
+/* Pass B on a vector row: the focal sums and the classes that beat the
+ * true one. Sums are compensated lane by lane, as visit_b's. */
+inline pass_b vector_visit_b(const softmax_row *row, pass_a a, uint truth,
+                             const softmax_options *o)
+{
+    pass_b b = { 0.0f, 0.0f, 0 };
+    const uint classes = o->classes;
+    const int accuracy = (o->flags & F_ACCURACY) && truth < classes;
+    const int focal = o->flags & F_FOCAL;
+    const float log_sum = log(a.exp_sum);
+    const float x_true = accuracy ? LOAD(row->x, truth) : 0.0f;
+    intv beaten = (intv)(0);
+    floatv loss = 0.0f, dot = 0.0f, loss_carry = 0.0f, dot_carry = 0.0f;
+    for (uint c = 0; c < classes; c += VECTOR_WIDTH) {
+        const intv live = live_lanes(classes - c);
+        const floatv x = chunk_of(row->x, c, classes);
+        if (accuracy)
+            beaten -= live & ((x > x_true) |
+                              ((x == x_true) &
+                               ((int)c + lane_index() < (int)truth)));
+        if (!focal)
+            continue;
+        const floatv y = vector_smoothed(vector_target(row, c, o), o);
+        const floatv k = select((floatv)(0.0f),
+                                vector_focal_weight(row, c, o) * y, live);
+        if (!any(k != 0.0f))
+            continue;
+        floatv h;
+        const floatv log_p = (vector_capped(x, o) - a.max) - log_sum;
+        const floatv term = vector_focal(k, log_p, o->gamma, &h);
+        const floatv y_loss = term - loss_carry, y_dot = h - dot_carry;
+        const floatv t_loss = loss + y_loss, t_dot = dot + y_dot;
+        loss_carry = (t_loss - loss) - y_loss;
+        dot_carry = (t_dot - dot) - y_dot;
+        loss = t_loss;
+        dot = t_dot;
+    }
+    b.loss = sum_of(loss);
+    b.dot = sum_of(dot);
+    b.beaten_by = vector_count(beaten);
+    return b;
+}
+
+/* Pass C on a vector row. */
+inline void vector_gradient(const softmax_row *row, pass_a a, pass_b b,
+                            float grad_scale, const softmax_options *o,
+                            int active)
+{
+    const uint classes = o->classes;
+    const float log_sum = log(a.exp_sum);
+    const float lse = a.max + log_sum;
+    const int focal = o->flags & F_FOCAL;
+    const float h_sum = focal ? b.dot : -smoothed_mass(a, o);
+    for (uint c = 0; c < classes; c += VECTOR_WIDTH) {
+        floatv d = (floatv)(0.0f);
+        if (active) {
+            const floatv v = vector_capped(chunk_of(row->x, c, classes), o);
+            const floatv log_p = (v - a.max) - log_sum;
+            const floatv p = exp(log_p);
+            const floatv y = vector_smoothed(vector_target(row, c, o), o);
+            floatv h;
+            if (!focal)
+                h = -weights_of(row->class_weights, c, classes, 1.0f) * y;
+            else
+                vector_focal(vector_focal_weight(row, c, o) * y, log_p,
+                             o->gamma, &h);
+            d = h - p * h_sum + 2.0f * o->z_loss * lse * p;
+            d *= vector_cap_slope(v, o) * grad_scale;
+        }
+        if (c + VECTOR_WIDTH <= classes)
+            STOREV(row->gradient, c, d);
+        else
+            store_tail(row->gradient + c, classes - c, d);
+    }
+}
+
 /* One row, start to end, with a fixed sequence of group folds. */
 inline row_out softmax_visit(const softmax_row *row, float sample_weight,
                              float grad_scale, const softmax_options *o,
@@ -373,17 +579,24 @@ inline row_out softmax_visit(const softmax_row *row, float sample_weight,
                           (row->label < 0 || row->label >= o->classes);
     int active = !row->ignored && !bad_label;
 
-    const pass_a a = group_merge_a(
-        visit_a(row, o, active && !(sparse && weights_only)), 
-        (__local pass_a *)scratch, row->lane, row->lanes);
+    const int visit = active && !(sparse && weights_only);
+    const pass_a a = group_merge_a(row->vector ? vector_visit_a(row, o, visit)
+                                               : visit_a(row, o, visit),
+                                   (__local pass_a *)scratch, row->lane,
+                                   row->lanes);
     const int bad_input = a.first_bad != UINT_MAX;
     active = active && !bad_input;
     const uint truth = sparse ? (uint)row->label : a.best_class;
-    const pass_b b = group_merge_b(visit_b(row, a, truth, o,
-                                           active && !weights_only),
-                                   (__local pass_b *)scratch, row->lane,
-                                   row->lanes);
-    if (row->gradient && !weights_only)
+    const int rank = (o->flags & F_ACCURACY) && truth < o->classes;
+    pass_b b = { 0.0f, 0.0f, 0 };
+    if (!row->vector)
+        b = visit_b(row, a, truth, o, active && !weights_only);
+    else if (active && !weights_only && (rank || (o->flags & F_FOCAL)))
+        b = vector_visit_b(row, a, truth, o);
+    b = group_merge_b(b, (__local pass_b *)scratch, row->lane, row->lanes);
+    if (row->gradient && !weights_only && row->vector)
+        vector_gradient(row, a, b, grad_scale, o, active);
+    else if (row->gradient && !weights_only)
         write_gradient(row, a, b, grad_scale, o, active);
 
     if (bad_label)
@@ -433,7 +646,8 @@ inline row_out softmax_visit(const softmax_row *row, float sample_weight,
  * `dense` the dense target array or NULL. Rows go to work-items
  * (lanes == 1) or to whole work-groups.
  */
-#define SOFTMAX_BODY(sparse_labels, dense, row_index, row_step, lane, lanes)  \
+#define SOFTMAX_BODY(sparse_labels, dense, row_index, row_step, lane, lanes,  \
+                     vector_rows)                                             \
     const softmax_options o = { classes, spatial, flags, top_k, smoothing,   \
                                 epsilon, gamma, alpha, z_loss, cap };         \
     x += x_offset;                                                            \
@@ -447,6 +661,8 @@ inline row_out softmax_visit(const softmax_row *row, float sample_weight,
         const ulong n = r / spatial, s = r % spatial;                         \
         const size_t base = (size_t)n * classes * spatial + s;               \
         softmax_row row = { x + base, 0, 0, class_weights, class_alpha, 0, 0,\
+                            (vector_rows) && spatial == 1 &&                  \
+                                (flags & F_LOGITS),                           \
                             (lane), (lanes) };                                \
         if (dense)                                                            \
             row.targets = (__global const storage_t *)(dense) + base;         \
@@ -470,13 +686,14 @@ inline row_out softmax_visit(const softmax_row *row, float sample_weight,
     {                                                                         \
         targets += targets_offset;                                            \
         SOFTMAX_BODY(sparse_expr, dense_expr, get_global_id(0),               \
-                     get_global_size(0), 0, 1)                                \
+                     get_global_size(0), 0, 1, 1)                             \
     }                                                                         \
     __kernel void softmax_groups_##suffix(SOFTMAX_PARAMETERS(TargetType))     \
     {                                                                         \
         targets += targets_offset;                                            \
         SOFTMAX_BODY(sparse_expr, dense_expr, get_group_id(0),                \
-                     get_num_groups(0), get_local_id(0), get_local_size(0))   \
+                     get_num_groups(0), get_local_id(0), get_local_size(0),   \
+                     0)                                                       \
     }
 
 SOFTMAX_ENTRIES(dense, storage_t, (__global const int *)0, targets)

@@ -384,6 +384,86 @@ CLXENT_API clxent_status clxent_compute(clxent_context *context,
                                         const clxent_shape *shape,
                                         const clxent_host_args *args);
 
+/* ------------------------------------------------------------------ */
+/* Linear head                                                         */
+
+/*
+ * A classifier head, logits = X W^T + b, followed by a loss: its value,
+ * its correct count and the gradients of the reduced loss with respect to
+ * X, W and b. The logits are made by CLBlast GEMM one chunk of rows at a
+ * time, so the full rows x classes logits never exist; the extra device
+ * memory is one chunk of logits plus CLBlast's temporary buffer.
+ *
+ * X is rows x hidden, W classes x hidden, b classes, all row-major F32.
+ * Leave unused buffers zero (mem NULL).
+ */
+typedef struct clxent_head_args {
+    clxent_dtype label_dtype; /* sparse kinds: I32 or I64 */
+
+    clxent_buffer inputs;  /* X: rows x hidden */
+    clxent_buffer weights; /* W: classes x hidden */
+    clxent_buffer bias;    /* b: classes; optional */
+    clxent_buffer targets; /* one label per row, or rows x classes */
+
+    /* Optional, as in clxent_device_args (one value per row, or per class,
+     * or rows x classes for element_weights). */
+    clxent_buffer sample_weights;
+    clxent_buffer class_weights;
+    clxent_buffer class_alpha;
+    clxent_buffer element_weights;
+    clxent_buffer pos_weight;
+
+    /* Outputs, each optional, at least one given. */
+    clxent_buffer loss;            /* float: as clxent_device_args.loss */
+    clxent_buffer correct;         /* cl_ulong: 1 value */
+    clxent_buffer input_gradient;  /* dX: rows x hidden */
+    clxent_buffer weight_gradient; /* dW: classes x hidden, overwritten */
+    clxent_buffer bias_gradient;   /* db: classes, overwritten */
+
+    /* The gradients are of the reduced loss times upstream_scale, and with
+     * reduction NONE also times upstream (one float per loss value). */
+    float upstream_scale;
+    clxent_buffer upstream;
+
+    /* Rows per chunk; 0 chooses them from the device's memory so that a
+     * chunk's logits and CLBlast's temporary buffer stay under 192 MiB
+     * and an eighth of the device's global memory. */
+    size_t chunk_rows;
+    /* Classes per GEMM block; 0 chooses them likewise (CLBlast may copy
+     * a whole operand, so W is split into blocks when it is large). */
+    size_t chunk_classes;
+} clxent_head_args;
+
+/* Zeroed arguments with upstream_scale 1 and label_dtype I32. */
+CLXENT_API clxent_head_args clxent_head_args_defaults(void);
+
+/*
+ * Enqueues the head on the context's queue, after `wait_list`, and hands
+ * back an event for its end in *done (NULL: none). The queue must be
+ * in order. Results are deterministic: chunks run and are summed in a
+ * fixed order.
+ *
+ * Reductions NONE, SUM and MEAN. MEAN with use_ignore_class and
+ * WEIGHTED_MEAN are refused (CLXENT_ERROR_INVALID_OPTION): their
+ * denominator depends on the targets of every chunk; use SUM with
+ * upstream_scale = 1 / denominator instead.
+ *
+ * Label and target errors come back from the next clxent_finish(), with
+ * the index in the whole batch, as for clxent_enqueue.
+ *
+ * Returns what clxent_enqueue returns, and CLXENT_ERROR_NOT_AVAILABLE when
+ * the library was built without CLBlast, CLXENT_ERROR_CLBLAST with
+ * CLBlast's status in clxent_error.opencl_code.
+ */
+CLXENT_API clxent_status clxent_head_enqueue(clxent_context *context,
+                                             const clxent_loss *loss,
+                                             size_t rows, size_t hidden,
+                                             size_t classes,
+                                             const clxent_head_args *args,
+                                             cl_uint wait_count,
+                                             const cl_event *wait_list,
+                                             cl_event *done);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,8 +16,10 @@ void clxent_default_settings(clxent_settings *settings)
 static clxent_status adopt_queue(clxent_context *ctx, cl_command_queue queue)
 {
     cl_command_queue_properties properties = 0;
-    cl_int code = clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT,
-                                        sizeof ctx->cl, &ctx->cl, NULL);
+    cl_context cl = NULL;
+    /* ctx->cl stays NULL until retained: clxent_close releases it. */
+    cl_int code = clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof cl,
+                                        &cl, NULL);
     if (code == CL_SUCCESS)
         code = clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof ctx->device,
                                      &ctx->device, NULL);
@@ -32,8 +34,9 @@ static clxent_status adopt_queue(clxent_context *ctx, cl_command_queue queue)
                     "an adopted queue must be in-order");
     clGetDeviceInfo(ctx->device, CL_DEVICE_PLATFORM, sizeof ctx->platform,
                     &ctx->platform, NULL);
-    clRetainContext(ctx->cl);
+    clRetainContext(cl);
     clRetainCommandQueue(queue);
+    ctx->cl = cl;
     ctx->queue = queue;
     return CLXENT_OK;
 }
@@ -126,6 +129,7 @@ void clxent_close(clxent_context **context)
     if (ctx->queue)
         clFinish(ctx->queue);
     release_row_scratch(&ctx->scratch);
+    release_head_scratch(&ctx->head);
     release_programs(ctx);
     if (ctx->queue)
         clReleaseCommandQueue(ctx->queue);

@@ -11,7 +11,8 @@ typedef enum program_family {
     FAMILY_REDUCE = 0,
     FAMILY_SOFTMAX = 1,
     FAMILY_SIGMOID = 2,
-    FAMILY_COUNT = 3
+    FAMILY_HEAD = 3,
+    FAMILY_COUNT = 4
 } program_family;
 
 /* Kernels the library launches; each belongs to one family. */
@@ -25,6 +26,8 @@ typedef enum kernel_id {
     KERNEL_SOFTMAX_ITEMS_INT64,
     KERNEL_SOFTMAX_GROUPS_INT64,
     KERNEL_SIGMOID,
+    KERNEL_HEAD_TOTALS,
+    KERNEL_HEAD_SHIFT_ERROR,
     KERNEL_COUNT
 } kernel_id;
 
@@ -32,6 +35,7 @@ typedef enum kernel_id {
 typedef struct work_shape {
     size_t row_lanes;       /* work-items sharing one wide row */
     size_t min_wide_classes; /* rows at least this wide go to a group */
+    size_t min_item_rows;   /* unless there are this many: one per item */
     size_t items_group;     /* work-group size of one-row-per-item kernels */
     size_t groups_per_unit; /* work-groups per compute unit, at most */
     size_t reduce_lanes;    /* work-group size of the reductions */
@@ -67,6 +71,22 @@ typedef struct row_scratch {
     cl_mem error;                    /* 2 longs: status, index */
 } row_scratch;
 
+/* Buffers of the linear head, grown on demand like the row arrays. */
+enum {
+    HEAD_LOGITS,
+    HEAD_TEMP,
+    HEAD_ONES,
+    HEAD_CHUNK_LOSS,
+    HEAD_CHUNK_CORRECT,
+    HEAD_STATE,
+    HEAD_BUFFERS
+};
+
+typedef struct head_scratch {
+    scratch_buffer buffers[HEAD_BUFFERS];
+    size_t ones; /* leading values of HEAD_ONES already set to 1 */
+} head_scratch;
+
 struct clxent_context {
     cl_platform_id platform;
     cl_device_id device;
@@ -81,6 +101,7 @@ struct clxent_context {
     cl_program programs[FAMILY_COUNT][CLXENT_DTYPE_COUNT];
     cl_kernel kernels[KERNEL_COUNT][CLXENT_DTYPE_COUNT];
     row_scratch scratch;
+    head_scratch head; /* the linear head's buffers (head.c) */
     clxent_error last_error;
 };
 
@@ -120,6 +141,7 @@ clxent_status ensure_scratch(clxent_context *ctx, scratch_buffer *buffer,
 clxent_status create_row_scratch(clxent_context *ctx);
 clxent_status ensure_row_scratch(clxent_context *ctx, size_t rows);
 void release_row_scratch(row_scratch *scratch);
+void release_head_scratch(head_scratch *scratch);
 
 /* The sizes of one computation, from its loss and shape (loss.c). */
 typedef struct plan {
@@ -135,6 +157,11 @@ clxent_status check_request(clxent_context *ctx, const clxent_loss *loss,
                             const clxent_shape *shape, clxent_dtype dtype,
                             clxent_dtype label_dtype, plan *p);
 size_t dtype_size(clxent_dtype dtype);
+/* A buffer of `count` values of `size` bytes from its offset on; absent
+ * is fine unless `required`. */
+clxent_status check_buffer(clxent_context *ctx, const clxent_buffer *b,
+                           size_t count, size_t size, const char *name,
+                           int required);
 
 /* Arguments of a kernel, set in order; the first failure sticks. */
 typedef struct kernel_args {

@@ -197,10 +197,9 @@ clxent_status check_request(clxent_context *ctx, const clxent_loss *loss,
     return CLXENT_OK;
 }
 
-/* A buffer of `count` values of `size` bytes from its offset on. */
-static clxent_status check_buffer(clxent_context *ctx, const clxent_buffer *b,
-                                  size_t count, size_t size, const char *name,
-                                  int required)
+clxent_status check_buffer(clxent_context *ctx, const clxent_buffer *b,
+                           size_t count, size_t size, const char *name,
+                           int required)
 {
     cl_context owner = NULL;
     size_t bytes = 0, needed = 0;
@@ -360,7 +359,8 @@ static clxent_status launch_softmax(clxent_context *ctx, const job *j,
     const clxent_loss *loss = j->loss;
     const cl_uint classes = (cl_uint)j->shape->classes;
     const cl_uint spatial = j->shape->spatial ? (cl_uint)j->shape->spatial : 1;
-    const int wide = spatial == 1 && classes >= ctx->shape.min_wide_classes;
+    const int wide = spatial == 1 && classes >= ctx->shape.min_wide_classes &&
+                     j->p.rows < ctx->shape.min_item_rows;
     const int labels64 = a->label_dtype == CLXENT_I64;
     kernel_id id = wide ? KERNEL_SOFTMAX_GROUPS_DENSE : KERNEL_SOFTMAX_ITEMS_DENSE;
     if (j->p.sparse)

@@ -13,12 +13,14 @@
 extern const char clxent_source_reduce[];
 extern const char clxent_source_softmax[];
 extern const char clxent_source_sigmoid[];
+extern const char clxent_source_head[];
 
-static const char *const family_sources[FAMILY_COUNT] = {
-    clxent_source_reduce, clxent_source_softmax, clxent_source_sigmoid
-};
+static const char *const family_sources[FAMILY_COUNT] = { clxent_source_reduce,
+                                                          clxent_source_softmax,
+                                                          clxent_source_sigmoid,
+                                                          clxent_source_head };
 static const char *const family_names[FAMILY_COUNT] = { "reduce", "softmax",
-                                                        "sigmoid" };
+                                                        "sigmoid", "head" };
 
 static const struct {
     program_family family;
@@ -33,6 +35,8 @@ static const struct {
     [KERNEL_SOFTMAX_ITEMS_INT64] = { FAMILY_SOFTMAX, "softmax_items_int64" },
     [KERNEL_SOFTMAX_GROUPS_INT64] = { FAMILY_SOFTMAX, "softmax_groups_int64" },
     [KERNEL_SIGMOID] = { FAMILY_SIGMOID, "sigmoid_rows" },
+    [KERNEL_HEAD_TOTALS] = { FAMILY_HEAD, "head_totals" },
+    [KERNEL_HEAD_SHIFT_ERROR] = { FAMILY_HEAD, "head_shift_error" },
 };
 
 static const char *storage_define(clxent_dtype dtype)
@@ -108,8 +112,9 @@ clxent_status get_kernel(clxent_context *ctx, kernel_id id, clxent_dtype dtype,
                          cl_kernel *kernel)
 {
     const program_family family = kernel_table[id].family;
-    /* The reductions do not depend on the storage type. */
-    if (family == FAMILY_REDUCE)
+    /* The reductions and the head's steps do not depend on the storage
+     * type. */
+    if (family == FAMILY_REDUCE || family == FAMILY_HEAD)
         dtype = CLXENT_F32;
     if (ctx->kernels[id][dtype]) {
         *kernel = ctx->kernels[id][dtype];

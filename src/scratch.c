@@ -80,3 +80,11 @@ void release_row_scratch(row_scratch *scratch)
         clReleaseMemObject(scratch->error);
     memset(scratch, 0, sizeof *scratch);
 }
+
+void release_head_scratch(head_scratch *scratch)
+{
+    for (int i = 0; i < HEAD_BUFFERS; i++)
+        if (scratch->buffers[i].mem)
+            clReleaseMemObject(scratch->buffers[i].mem);
+    memset(scratch, 0, sizeof *scratch);
+}

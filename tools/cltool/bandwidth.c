@@ -1,0 +1,174 @@
+/*
+ * Copy and read bandwidth of device memory, the ceiling each loss is
+ * compared with: a buffer several times larger than the device's cache,
+ * random floats, warm-ups, and kernel times from profiling events.
+ */
+#include "bandwidth.h"
+
+#include <stdlib.h>
+
+/* From bandwidth.cl, embedded at build time. */
+extern const char clxent_source_bandwidth[];
+
+#define MIB            ((size_t)1 << 20)
+#define CACHE_MULTIPLE 4
+#define MIN_BUFFER     (64 * MIB)
+
+typedef struct probe {
+    cl_command_queue queue;
+    cl_kernel kernel;
+    size_t global;
+} probe;
+
+static int report(cl_int code, const char *what)
+{
+    if (code != CL_SUCCESS)
+        fprintf(stderr, "cltool: bandwidth probe: %s failed (OpenCL %d)\n",
+                what, code);
+    return code;
+}
+
+/* Well above the last-level cache so that memory, not cache, is timed;
+ * two buffers must fit in the device's memory. */
+static size_t buffer_size(const device_info *info)
+{
+    size_t bytes = (size_t)info->cache_size * CACHE_MULTIPLE;
+    if (bytes < MIN_BUFFER)
+        bytes = MIN_BUFFER;
+    if (bytes > info->max_allocation)
+        bytes = (size_t)info->max_allocation;
+    if (bytes > info->global_memory / 4)
+        bytes = (size_t)(info->global_memory / 4);
+    return bytes / MIB * MIB;
+}
+
+static cl_program build_probe(clxent_context *ctx)
+{
+    cl_int code;
+    const char *source = clxent_source_bandwidth;
+    cl_device_id device = clxent_device(ctx);
+    cl_program program = clCreateProgramWithSource(clxent_cl_context(ctx), 1,
+                                                   &source, NULL, &code);
+    if (report(code, "clCreateProgramWithSource"))
+        return NULL;
+    code = clBuildProgram(program, 1, &device, "", NULL, NULL);
+    if (report(code, "building bandwidth.cl")) {
+        clReleaseProgram(program);
+        return NULL;
+    }
+    return program;
+}
+
+static int run_probe(void *state, double *seconds)
+{
+    const probe *p = state;
+    cl_event done;
+    cl_int code = clEnqueueNDRangeKernel(p->queue, p->kernel, 1, NULL,
+                                         &p->global, NULL, 0, NULL, &done);
+    if (report(code, "clEnqueueNDRangeKernel"))
+        return code;
+    code = clWaitForEvents(1, &done);
+    if (code == CL_SUCCESS)
+        code = event_span(done, CL_PROFILING_COMMAND_START, done, seconds);
+    clReleaseEvent(done);
+    return report(code, "timing a probe kernel");
+}
+
+static cl_mem random_buffer(clxent_context *ctx, size_t bytes)
+{
+    cl_int code;
+    float *host = malloc(bytes);
+    cl_mem buffer = NULL;
+    if (!host) {
+        fprintf(stderr, "cltool: bandwidth probe: out of host memory\n");
+        return NULL;
+    }
+    fill_random_floats(host, bytes / sizeof(float), 1, -1.0f, 1.0f);
+    buffer = clCreateBuffer(clxent_cl_context(ctx),
+                            CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, bytes,
+                            host, &code);
+    free(host);
+    if (report(code, "clCreateBuffer"))
+        return NULL;
+    return buffer;
+}
+
+static int time_copy(clxent_context *ctx, cl_program program, cl_mem source,
+                     cl_mem destination, double budget, unsigned repeat,
+                     bandwidth *result)
+{
+    cl_int code;
+    probe p = { clxent_queue(ctx), NULL, result->buffer_bytes / 16 };
+    p.kernel = clCreateKernel(program, "copy_float4", &code);
+    if (report(code, "clCreateKernel (copy)"))
+        return code;
+    code = clSetKernelArg(p.kernel, 0, sizeof source, &source);
+    if (code == CL_SUCCESS)
+        code = clSetKernelArg(p.kernel, 1, sizeof destination, &destination);
+    if (!report(code, "clSetKernelArg (copy)"))
+        code = time_runs(run_probe, &p, budget, repeat, &result->copy);
+    clReleaseKernel(p.kernel);
+    return code;
+}
+
+/* As bandwidth.cl reads: READS_PER_ITEM elements per work-item. */
+#define READS_PER_ITEM 16
+
+/* The data are random floats in [-1, 1]: no sum of 64 reaches this. */
+#define IMPOSSIBLE_SUM (-1e30f)
+
+static int time_read(clxent_context *ctx, cl_program program, cl_mem source,
+                     double budget, unsigned repeat, bandwidth *result)
+{
+    cl_int code;
+    const cl_float impossible = IMPOSSIBLE_SUM;
+    probe p = { clxent_queue(ctx), NULL,
+                result->buffer_bytes / 16 / READS_PER_ITEM };
+    cl_mem sink = clCreateBuffer(clxent_cl_context(ctx), CL_MEM_WRITE_ONLY,
+                                 sizeof(float), NULL, &code);
+    if (report(code, "clCreateBuffer (sink)"))
+        return code;
+    p.kernel = clCreateKernel(program, "read_float4", &code);
+    if (!report(code, "clCreateKernel (read)")) {
+        code = clSetKernelArg(p.kernel, 0, sizeof source, &source);
+        if (code == CL_SUCCESS)
+            code = clSetKernelArg(p.kernel, 1, sizeof impossible, &impossible);
+        if (code == CL_SUCCESS)
+            code = clSetKernelArg(p.kernel, 2, sizeof sink, &sink);
+        if (!report(code, "clSetKernelArg (read)"))
+            code = time_runs(run_probe, &p, budget, repeat, &result->read);
+        clReleaseKernel(p.kernel);
+    }
+    clReleaseMemObject(sink);
+    return code;
+}
+
+int measure_bandwidth(clxent_context *ctx, const device_info *info,
+                      double budget, unsigned repeat, bandwidth *result)
+{
+    int code = -1;
+    result->buffer_bytes = buffer_size(info);
+    cl_program program = build_probe(ctx);
+    cl_mem source = program ? random_buffer(ctx, result->buffer_bytes) : NULL;
+    cl_mem destination =
+        source ? random_buffer(ctx, result->buffer_bytes) : NULL;
+
+    if (destination) {
+        code = time_copy(ctx, program, source, destination, budget, repeat,
+                         result);
+        if (code == 0)
+            code = time_read(ctx, program, source, budget, repeat, result);
+    }
+    if (code == 0) {
+        const double bytes = (double)result->buffer_bytes;
+        result->copy_gbps = 2.0 * bytes / result->copy.median * 1e-9;
+        result->read_gbps = bytes / result->read.median * 1e-9;
+    }
+    if (destination)
+        clReleaseMemObject(destination);
+    if (source)
+        clReleaseMemObject(source);
+    if (program)
+        clReleaseProgram(program);
+    return code;
+}

@@ -165,6 +165,13 @@ CLXENT_API void clxent_default_settings(clxent_settings *settings);
 
 /*
  * Opens a context on one device. On failure *context is NULL.
+ *
+ * Threads: a context is used by one thread at a time (calls on it are not
+ * locked, and its logger is called from the calling thread); contexts
+ * are independent, so different threads may open, use and close their
+ * own contexts in parallel, on the same device or not. Whether parallel
+ * contexts truly run in parallel is up to the OpenCL driver (POCL 3.1's
+ * 'basic' CPU driver, for one, is not safe for it; 'pthread' is).
  * Returns CLXENT_OK, CLXENT_ERROR_NULL_ARGUMENT, CLXENT_ERROR_INVALID_SELECTOR,
  * CLXENT_ERROR_NO_DEVICE, CLXENT_ERROR_OUT_OF_MEMORY or CLXENT_ERROR_OPENCL.
  */

@@ -19,10 +19,10 @@ static clxent_status stage(clxent_context *ctx, staged *s, clxent_buffer *to,
     cl_int code = CL_SUCCESS;
     if (!host)
         return CLXENT_OK;
-    const cl_mem_flags flags = output ? CL_MEM_READ_WRITE
-                                      : CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR;
-    to->mem = clCreateBuffer(ctx->cl, flags, bytes, output ? NULL : (void *)host,
-                             &code);
+    const cl_mem_flags flags =
+        output ? CL_MEM_READ_WRITE : CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR;
+    to->mem = clCreateBuffer(ctx->cl, flags, bytes,
+                             output ? NULL : (void *)host, &code);
     to->offset = 0;
     if (code != CL_SUCCESS)
         return fail_opencl(ctx, code, "clCreateBuffer (host arguments)");
@@ -57,7 +57,8 @@ static clxent_status stage_all(clxent_context *ctx, const clxent_shape *shape,
         (st = stage(ctx, s, &d->element_weights, h->element_weights,
                     p->elements * 4, 0)) ||
         (st = stage(ctx, s, &d->pos_weight, h->pos_weight, classes * 4, 0)) ||
-        (st = stage(ctx, s, &d->upstream, h->upstream, p->loss_values * 4, 0)) ||
+        (st =
+             stage(ctx, s, &d->upstream, h->upstream, p->loss_values * 4, 0)) ||
         (st = stage(ctx, s, &d->loss, h->loss, p->loss_values * 4, 1)) ||
         (st = stage(ctx, s, &d->correct, h->correct, sizeof(cl_ulong), 1)))
         return st;

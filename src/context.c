@@ -18,8 +18,8 @@ static clxent_status adopt_queue(clxent_context *ctx, cl_command_queue queue)
     cl_command_queue_properties properties = 0;
     cl_context cl = NULL;
     /* ctx->cl stays NULL until retained: clxent_close releases it. */
-    cl_int code = clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof cl,
-                                        &cl, NULL);
+    cl_int code =
+        clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof cl, &cl, NULL);
     if (code == CL_SUCCESS)
         code = clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof ctx->device,
                                      &ctx->device, NULL);
@@ -64,8 +64,8 @@ static clxent_status create_queue(clxent_context *ctx,
         return fail_opencl(ctx, code, "clCreateContext");
     const cl_command_queue_properties queue_properties =
         settings->enable_profiling ? CL_QUEUE_PROFILING_ENABLE : 0;
-    ctx->queue = clCreateCommandQueue(ctx->cl, entry.device, queue_properties,
-                                      &code);
+    ctx->queue =
+        clCreateCommandQueue(ctx->cl, entry.device, queue_properties, &code);
     if (code != CL_SUCCESS)
         return fail_opencl(ctx, code, "clCreateCommandQueue");
     return CLXENT_OK;

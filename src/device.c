@@ -2,11 +2,12 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_PLATFORMS 16
-#define MAX_DEVICES 64
+#define MAX_DEVICES   64
 
 typedef enum selector_kind {
     SELECT_DEFAULT,
@@ -112,13 +113,21 @@ static int matches(const selector *s, const clxent_device_entry *entry)
     return 0;
 }
 
+/*
+ * Device discovery is serialised across the process: POCL 3.1 sets its
+ * devices up inside the first clGetDeviceIDs without a lock, and threads
+ * that open contexts at the same moment then see no device or only some.
+ */
+static pthread_mutex_t discovery = PTHREAD_MUTEX_INITIALIZER;
+
 /* Every device of every platform, in index order. */
-static size_t list_all(clxent_device_entry *all, size_t capacity)
+static size_t list_all_locked(clxent_device_entry *all, size_t capacity)
 {
     cl_platform_id platforms[MAX_PLATFORMS];
     cl_uint platform_count = 0;
     size_t count = 0;
-    if (clGetPlatformIDs(MAX_PLATFORMS, platforms, &platform_count) != CL_SUCCESS)
+    if (clGetPlatformIDs(MAX_PLATFORMS, platforms, &platform_count) !=
+        CL_SUCCESS)
         return 0;
     for (cl_uint p = 0; p < platform_count && p < MAX_PLATFORMS; p++) {
         cl_device_id devices[MAX_DEVICES];
@@ -127,10 +136,19 @@ static size_t list_all(clxent_device_entry *all, size_t capacity)
                            devices, &device_count) != CL_SUCCESS)
             continue;
         for (cl_uint d = 0; d < device_count && count < capacity; d++) {
-            const clxent_device_entry entry = { p, d, platforms[p], devices[d] };
+            const clxent_device_entry entry = { p, d, platforms[p],
+                                                devices[d] };
             all[count++] = entry;
         }
     }
+    return count;
+}
+
+static size_t list_all(clxent_device_entry *all, size_t capacity)
+{
+    pthread_mutex_lock(&discovery);
+    const size_t count = list_all_locked(all, capacity);
+    pthread_mutex_unlock(&discovery);
     return count;
 }
 
@@ -153,8 +171,8 @@ static const clxent_device_entry *default_device(const clxent_device_entry *all,
 }
 
 clxent_status clxent_find_devices(const char *selector_text,
-                                  clxent_device_entry *entries,
-                                  size_t capacity, size_t *count)
+                                  clxent_device_entry *entries, size_t capacity,
+                                  size_t *count)
 {
     clxent_device_entry all[MAX_PLATFORMS * 4];
     selector s;

@@ -65,8 +65,11 @@ static void log_build_log(clxent_context *ctx, cl_program program,
         return;
     if (clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, size,
                               text, NULL) == CL_SUCCESS) {
+        char *rest = NULL;
         text[size] = '\0';
-        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+        /* strtok_r: contexts may build on several threads at once. */
+        for (char *line = strtok_r(text, "\n", &rest); line;
+             line = strtok_r(NULL, "\n", &rest))
             log_message(ctx, level, "build log: %s", line);
     }
     free(text);

@@ -19,7 +19,8 @@ clxent_status ensure_scratch(clxent_context *ctx, scratch_buffer *buffer,
                     "scratch of %zu bytes exceeds the device's largest "
                     "allocation of %llu bytes",
                     bytes, (unsigned long long)ctx->traits.max_allocation);
-    cl_mem grown = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &code);
+    cl_mem grown =
+        clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &code);
     if (code != CL_SUCCESS)
         return fail_opencl(ctx, code, "clCreateBuffer (scratch)");
     if (buffer->mem)
@@ -42,8 +43,8 @@ clxent_status create_row_scratch(clxent_context *ctx)
     const cl_long zero[2] = { 0, 0 };
     row_scratch *s = &ctx->scratch;
     for (int i = 0; i < ROW_ARRAYS; i++)
-        s->parts[i] = create(ctx, ctx->shape.reduce_parts * sizeof(cl_ulong),
-                             &code);
+        s->parts[i] =
+            create(ctx, ctx->shape.reduce_parts * sizeof(cl_ulong), &code);
     s->scale = create(ctx, sizeof(cl_float), &code);
     s->error = create(ctx, sizeof zero, &code);
     if (code == CL_SUCCESS)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #define VERSION_TEXT_(a, b, c) #a "." #b "." #c
-#define VERSION_TEXT(a, b, c) VERSION_TEXT_(a, b, c)
+#define VERSION_TEXT(a, b, c)  VERSION_TEXT_(a, b, c)
 
 const char *clxent_version_string(void)
 {
@@ -17,8 +17,8 @@ const char *clxent_version_string(void)
 const char *clxent_status_string(clxent_status status)
 {
     switch (status) {
-#define STATUS_CASE(name, value, text)                                        \
-    case name:                                                                \
+#define STATUS_CASE(name, value, text)                                         \
+    case name:                                                                 \
         return text;
         CLXENT_STATUS_LIST(STATUS_CASE)
 #undef STATUS_CASE
@@ -91,8 +91,8 @@ void clear_error(clxent_context *ctx)
     ctx->last_error.index = -1;
 }
 
-clxent_status fail(clxent_context *ctx, clxent_status status, const char *format,
-                   ...)
+clxent_status fail(clxent_context *ctx, clxent_status status,
+                   const char *format, ...)
 {
     va_list list;
     if (!ctx)
@@ -111,8 +111,9 @@ clxent_status fail(clxent_context *ctx, clxent_status status, const char *format
 clxent_status fail_opencl(clxent_context *ctx, cl_int code, const char *what)
 {
     clxent_status status = CLXENT_ERROR_OPENCL;
-    if (code == CL_MEM_OBJECT_ALLOCATION_FAILURE || code == CL_OUT_OF_RESOURCES ||
-        code == CL_OUT_OF_HOST_MEMORY || code == CL_INVALID_BUFFER_SIZE)
+    if (code == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
+        code == CL_OUT_OF_RESOURCES || code == CL_OUT_OF_HOST_MEMORY ||
+        code == CL_INVALID_BUFFER_SIZE)
         status = CLXENT_ERROR_OUT_OF_MEMORY;
     fail(ctx, status, "%s failed with OpenCL error %d", what, (int)code);
     if (ctx)

@@ -22,11 +22,12 @@ typedef struct parser {
 #ifdef __GNUC__
 __attribute__((format(printf, 2, 3)))
 #endif
-static int fail(parser *p, const char *format, ...)
+static int
+fail(parser *p, const char *format, ...)
 {
     va_list args;
-    int used = p->line ? snprintf(p->error, p->error_size, "%s:%zu: ",
-                                  p->path, p->line)
+    int used = p->line ? snprintf(p->error, p->error_size, "%s:%zu: ", p->path,
+                                  p->line)
                        : snprintf(p->error, p->error_size, "%s: ", p->path);
 
     if (used < 0 || (size_t)used >= p->error_size)
@@ -82,8 +83,7 @@ static int at_word_end(const char *s)
 }
 
 /* Copies the word at *cursor into word[size] and moves past it. */
-static int next_word(parser *p, const char **cursor, char *word,
-                     size_t size)
+static int next_word(parser *p, const char **cursor, char *word, size_t size)
 {
     const char *s = skip_blanks(*cursor);
     size_t length = 0;
@@ -149,14 +149,17 @@ static int expect_line_end(parser *p, const char *cursor)
 }
 
 /* Enum names as the files spell them: the clxent name without prefix. */
-static const char *const kind_names[] = {
-    "CATEGORICAL", "SPARSE_CATEGORICAL", "CATEGORICAL_FOCAL",
-    "SPARSE_CATEGORICAL_FOCAL", "BINARY", "BINARY_FOCAL"};
-static const char *const reduction_names[] = {"NONE", "SUM", "MEAN",
-                                              "WEIGHTED_MEAN"};
+static const char *const kind_names[] = { "CATEGORICAL",
+                                          "SPARSE_CATEGORICAL",
+                                          "CATEGORICAL_FOCAL",
+                                          "SPARSE_CATEGORICAL_FOCAL",
+                                          "BINARY",
+                                          "BINARY_FOCAL" };
+static const char *const reduction_names[] = { "NONE", "SUM", "MEAN",
+                                               "WEIGHTED_MEAN" };
 
-static int parse_name(parser *p, const char **cursor,
-                      const char *const *names, int count, int *value)
+static int parse_name(parser *p, const char **cursor, const char *const *names,
+                      int count, int *value)
 {
     char word[64];
 
@@ -179,7 +182,10 @@ typedef struct setting_field {
     size_t offset;
 } setting_field;
 
-#define SETTING(key, type) {#key, type, offsetof(clxent_loss, key)}
+#define SETTING(key, type)                                                     \
+    {                                                                          \
+#key, type, offsetof(clxent_loss, key)                                 \
+    }
 static const setting_field setting_fields[] = {
     SETTING(from_logits, FIELD_INT),
     SETTING(epsilon, FIELD_FLOAT),
@@ -231,7 +237,10 @@ typedef struct array_field {
     size_t offset;
 } array_field;
 
-#define ARRAY(key, member) {key, offsetof(golden_case, member)}
+#define ARRAY(key, member)                                                     \
+    {                                                                          \
+        key, offsetof(golden_case, member)                                     \
+    }
 static const array_field array_fields[] = {
     ARRAY("predictions", predictions),
     ARRAY("targets", targets),
@@ -287,8 +296,7 @@ static int parse_labels(parser *p, const char *cursor, golden_case *golden)
     return expect_line_end(p, cursor);
 }
 
-static int parse_text(parser *p, const char *cursor, char *text,
-                      size_t size)
+static int parse_text(parser *p, const char *cursor, char *text, size_t size)
 {
     const char *s = skip_blanks(cursor);
     size_t length = strlen(s);
@@ -311,10 +319,9 @@ static int parse_shape(parser *p, const char *cursor, clxent_shape *shape)
     return expect_line_end(p, cursor);
 }
 
-static int parse_label_dtype(parser *p, const char *cursor,
-                             golden_case *golden)
+static int parse_label_dtype(parser *p, const char *cursor, golden_case *golden)
 {
-    static const char *const names[] = {"I32", "I64"};
+    static const char *const names[] = { "I32", "I64" };
     int index = 0;
 
     if (parse_name(p, &cursor, names, 2, &index))
@@ -335,8 +342,8 @@ static int parse_line(parser *p, const char *key, const char *rest,
             return parse_setting(p, &setting_fields[i], rest, &golden->loss);
     for (i = 0; i < sizeof array_fields / sizeof *array_fields; i++)
         if (strcmp(key, array_fields[i].key) == 0)
-            return parse_array(p, rest, (void *)(
-                (char *)golden + array_fields[i].offset));
+            return parse_array(
+                p, rest, (void *)((char *)golden + array_fields[i].offset));
     if (strcmp(key, "labels") == 0)
         return parse_labels(p, rest, golden);
     if (strcmp(key, "shape") == 0)
@@ -346,8 +353,7 @@ static int parse_line(parser *p, const char *key, const char *rest,
     if (strcmp(key, "case") == 0)
         return parse_text(p, rest, golden->name, sizeof golden->name);
     if (strcmp(key, "framework") == 0)
-        return parse_text(p, rest, golden->framework,
-                          sizeof golden->framework);
+        return parse_text(p, rest, golden->framework, sizeof golden->framework);
     if (strcmp(key, "reduction") == 0) {
         if (parse_name(p, &rest, reduction_names, CLXENT_REDUCTION_COUNT,
                        &index))
@@ -431,8 +437,8 @@ size_t golden_loss_count(const golden_case *golden)
                                     : shape->rows;
 }
 
-static int check_count(parser *p, const char *name,
-                       const golden_array *array, size_t want, int needed)
+static int check_count(parser *p, const char *name, const golden_array *array,
+                       size_t want, int needed)
 {
     if (array->count == 0 && !needed)
         return 0;
@@ -447,9 +453,8 @@ static int validate(parser *p, const golden_case *g)
 {
     const size_t spatial = g->shape.spatial > 1 ? g->shape.spatial : 1;
     const size_t elements = g->shape.rows * g->shape.classes * spatial;
-    const size_t loss_rows = is_sigmoid(g->loss.kind)
-                                 ? g->shape.rows
-                                 : g->shape.rows * spatial;
+    const size_t loss_rows =
+        is_sigmoid(g->loss.kind) ? g->shape.rows : g->shape.rows * spatial;
 
     p->line = 0;
     if (g->name[0] == '\0' || g->shape.rows == 0 || g->shape.classes == 0)
@@ -460,21 +465,16 @@ static int validate(parser *p, const golden_case *g)
     if (!is_sparse(g->loss.kind) && g->labels)
         return fail(p, "labels given for a dense kind");
     if (check_count(p, "predictions", &g->predictions, elements, 1) ||
-           check_count(p, "targets", &g->targets, elements,
-                       !is_sparse(g->loss.kind)) ||
-           check_count(p, "class_weights", &g->class_weights,
-                       g->shape.classes, 0) ||
-           check_count(p, "class_alpha", &g->class_alpha, g->shape.classes,
-                       0) ||
-           check_count(p, "sample_weights", &g->sample_weights, loss_rows,
-                       0) ||
-           check_count(p, "element_weights", &g->element_weights, elements,
-                       0) ||
-           check_count(p, "pos_weight", &g->pos_weight, g->shape.classes,
-                       0) ||
-           check_count(p, "loss", &g->loss_values, golden_loss_count(g),
-                       1) ||
-           check_count(p, "gradient", &g->gradient, elements, 0))
+        check_count(p, "targets", &g->targets, elements,
+                    !is_sparse(g->loss.kind)) ||
+        check_count(p, "class_weights", &g->class_weights, g->shape.classes,
+                    0) ||
+        check_count(p, "class_alpha", &g->class_alpha, g->shape.classes, 0) ||
+        check_count(p, "sample_weights", &g->sample_weights, loss_rows, 0) ||
+        check_count(p, "element_weights", &g->element_weights, elements, 0) ||
+        check_count(p, "pos_weight", &g->pos_weight, g->shape.classes, 0) ||
+        check_count(p, "loss", &g->loss_values, golden_loss_count(g), 1) ||
+        check_count(p, "gradient", &g->gradient, elements, 0))
         return -1;
     return 0;
 }
@@ -482,7 +482,7 @@ static int validate(parser *p, const golden_case *g)
 int golden_read(const char *path, golden_case *out, char *error,
                 size_t error_size)
 {
-    parser p = {path, 0, error, error_size, 0};
+    parser p = { path, 0, error, error_size, 0 };
     char *text;
     int status;
 
@@ -515,11 +515,10 @@ void golden_free(golden_case *golden)
         return;
 
     golden_array *arrays[] = {
-        &golden->predictions,    &golden->targets,
-        &golden->class_weights,  &golden->class_alpha,
-        &golden->sample_weights, &golden->element_weights,
-        &golden->pos_weight,     &golden->loss_values,
-        &golden->gradient};
+        &golden->predictions, &golden->targets,        &golden->class_weights,
+        &golden->class_alpha, &golden->sample_weights, &golden->element_weights,
+        &golden->pos_weight,  &golden->loss_values,    &golden->gradient
+    };
     for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++) {
         free(arrays[i]->values);
         arrays[i]->values = NULL;

@@ -1,5 +1,6 @@
 /*
- * The float64 reference, derived from the formulas of the semantics table of README.md.
+ * The float64 reference, derived from the formulas of the semantics table of
+ * README.md.
  *
  * Every loss value (a softmax row, a sigmoid sample or element) is
  * computed on its own together with its gradient d(value)/d(input); the

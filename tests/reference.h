@@ -1,8 +1,8 @@
 /*
  * An independent float64 reference for the losses of clxent, written from
- * the semantics table of README.md alone. The test suites and `cltool check` compare the
- * OpenCL kernels with it, so it favours plain, checkable arithmetic over
- * speed: one row at a time, long double sums, a stable log-softmax.
+ * the semantics table of README.md alone. The test suites and `cltool check`
+ * compare the OpenCL kernels with it, so it favours plain, checkable arithmetic
+ * over speed: one row at a time, long double sums, a stable log-softmax.
  */
 #ifndef CLXENT_REFERENCE_H
 #define CLXENT_REFERENCE_H
@@ -13,8 +13,8 @@
 #include <stdint.h>
 
 /*
- * One loss computation. The arrays use the layouts of the semantics table of README.md:
- * predictions (and dense targets) N x C x S, score of class c of row
+ * One loss computation. The arrays use the layouts of the semantics table of
+ * README.md: predictions (and dense targets) N x C x S, score of class c of row
  * n*S + s at (n*C + c)*S + s. Optional arrays are NULL when absent.
  */
 typedef struct ref_problem {

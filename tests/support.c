@@ -2,9 +2,11 @@
 #include "support.h"
 
 #include "rng.h"
+#include "tolerance.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,8 +169,8 @@ static void fill_dense_targets(rng *g, const problem_spec *spec, arrays *a)
         double total = 0.0;
         for (size_t c = 0; c < a->classes; c++) {
             const size_t at = (n * a->classes + c) * spatial + s;
-            a->targets[at] = spec->hard_targets ? (c == hot)
-                                                : rng_range(g, 0.0, 1.0);
+            a->targets[at] =
+                spec->hard_targets ? (c == hot) : rng_range(g, 0.0, 1.0);
             total += a->targets[at];
         }
         for (size_t c = 0; c < a->classes; c++) {
@@ -219,8 +221,7 @@ static void generate(const problem_spec *spec, uint64_t seed, arrays *a)
     if (spec->sample_weights)
         fill_weights(&g, a->rows, &a->sample_weights, &a->sample_weights_f);
     if (spec->element_weights)
-        fill_weights(&g, a->values, &a->element_weights,
-                     &a->element_weights_f);
+        fill_weights(&g, a->values, &a->element_weights, &a->element_weights_f);
     if (spec->pos_weight)
         fill_weights(&g, a->classes, &a->pos_weight, &a->pos_weight_f);
     if (spec->upstream)
@@ -238,13 +239,14 @@ static void generate(const problem_spec *spec, uint64_t seed, arrays *a)
 
 static void release(arrays *a)
 {
-    void *all[] = { a->predictions, a->targets, a->class_weights,
-                    a->class_alpha, a->sample_weights, a->element_weights,
-                    a->pos_weight, a->upstream, a->labels, a->predictions_f,
-                    a->targets_f, a->class_weights_f, a->class_alpha_f,
-                    a->sample_weights_f, a->element_weights_f, a->pos_weight_f,
-                    a->upstream_f, a->labels_device, a->want_loss,
-                    a->want_gradient, a->got_loss, a->got_gradient };
+    void *all[] = { a->predictions,   a->targets,          a->class_weights,
+                    a->class_alpha,   a->sample_weights,   a->element_weights,
+                    a->pos_weight,    a->upstream,         a->labels,
+                    a->predictions_f, a->targets_f,        a->class_weights_f,
+                    a->class_alpha_f, a->sample_weights_f, a->element_weights_f,
+                    a->pos_weight_f,  a->upstream_f,       a->labels_device,
+                    a->want_loss,     a->want_gradient,    a->got_loss,
+                    a->got_gradient };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         free(all[i]);
 }
@@ -271,7 +273,8 @@ static void run_reference(const problem_spec *spec, const arrays *a,
     ref_compute(&p, want);
 }
 
-static clxent_status run_library(const problem_spec *spec, arrays *a,
+static clxent_status run_library(clxent_context *context,
+                                 const problem_spec *spec, arrays *a,
                                  uint64_t *correct)
 {
     clxent_host_args h = clxent_host_args_defaults();
@@ -294,78 +297,97 @@ static clxent_status run_library(const problem_spec *spec, arrays *a,
     } else if (spec->gradient) {
         h.gradient = a->got_gradient;
     }
-    return clxent_compute(test_context(), &spec->loss, &spec->shape, &h);
+    return clxent_compute(context, &spec->loss, &spec->shape, &h);
 }
 
-static double relative_tolerance(const problem_spec *spec)
-{
-    const clxent_loss_kind kind = spec->loss.kind;
-    const int focal = kind == CLXENT_LOSS_CATEGORICAL_FOCAL ||
-                      kind == CLXENT_LOSS_SPARSE_CATEGORICAL_FOCAL ||
-                      kind == CLXENT_LOSS_BINARY_FOCAL;
-    return focal || !spec->loss.from_logits ? 3e-5 : 1e-5;
-}
+/* What disagreed: a count, and the first lines of text. */
+typedef struct findings {
+    size_t count;
+    char text[1024];
+} findings;
 
-/* Same value within tolerance; NaN and Inf only where the reference has
- * the same. */
-static int agrees(double got, double want, double absolute, double relative)
+static void note(findings *f, const char *format, ...)
 {
-    if (isnan(want) || isnan(got))
-        return isnan(want) && isnan(got);
-    if (isinf(want) || isinf(got))
-        return got == want;
-    return fabs(got - want) <= absolute + relative * fabs(want);
+    const size_t used = strlen(f->text);
+    va_list list;
+    f->count++;
+    if (used + 2 >= sizeof f->text)
+        return;
+    va_start(list, format);
+    vsnprintf(f->text + used, sizeof f->text - used - 1, format, list);
+    va_end(list);
+    strcat(f->text, "\n");
 }
 
 static void compare_outputs(const problem_spec *spec, const arrays *a,
                             uint64_t correct, const ref_result *want,
-                            uint64_t seed)
+                            findings *f)
 {
-    const double relative = relative_tolerance(spec);
+    const double relative = relative_tolerance(&spec->loss);
     for (size_t i = 0; i < a->loss_count; i++)
-        cr_expect(agrees(a->got_loss[i], a->want_loss[i], 1e-6, relative),
-                  "seed %llu: loss[%zu] is %.9g, reference %.9g",
-                  (unsigned long long)seed, i, a->got_loss[i],
-                  a->want_loss[i]);
+        if (!agrees(a->got_loss[i], a->want_loss[i], 1e-6, relative))
+            note(f, "loss[%zu] is %.9g, reference %.9g", i, a->got_loss[i],
+                 a->want_loss[i]);
     if (spec->gradient) {
         double largest = 0.0;
         for (size_t i = 0; i < a->values; i++)
             largest = fmax(largest, fabs(a->want_gradient[i]));
         for (size_t i = 0; i < a->values; i++)
-            cr_expect(agrees(a->got_gradient[i], a->want_gradient[i],
-                             1e-6 * largest, relative),
-                      "seed %llu: gradient[%zu] is %.9g, reference %.9g",
-                      (unsigned long long)seed, i, a->got_gradient[i],
-                      a->want_gradient[i]);
+            if (!agrees(a->got_gradient[i], a->want_gradient[i], 1e-6 * largest,
+                        relative))
+                note(f, "gradient[%zu] is %.9g, reference %.9g", i,
+                     a->got_gradient[i], a->want_gradient[i]);
     }
-    if (spec->accuracy)
-        cr_expect_eq(correct, want->correct,
-                     "seed %llu: %llu counted correct, reference %llu",
-                     (unsigned long long)seed, (unsigned long long)correct,
-                     (unsigned long long)want->correct);
+    if (spec->accuracy && correct != want->correct)
+        note(f, "%llu counted correct, reference %llu",
+             (unsigned long long)correct, (unsigned long long)want->correct);
 }
 
-clxent_status check_problem(const problem_spec *spec, uint64_t seed)
+/* Everything but the verdict, so that threads without Criterion's
+ * assertions can use it too. */
+static clxent_status compare_problem(clxent_context *context,
+                                     const problem_spec *spec, uint64_t seed,
+                                     findings *f)
 {
     arrays a;
     ref_result want;
     uint64_t correct = 0;
     generate(spec, seed, &a);
     run_reference(spec, &a, &want);
-    const clxent_status got = run_library(spec, &a, &correct);
-    cr_expect_eq(got, want.status, "seed %llu: status %s, reference %s",
-                 (unsigned long long)seed, clxent_status_string(got),
-                 clxent_status_string(want.status));
+    const clxent_status got = run_library(context, spec, &a, &correct);
+    if (got != want.status)
+        note(f, "status %s, reference %s", clxent_status_string(got),
+             clxent_status_string(want.status));
     if (got == CLXENT_OK && want.status == CLXENT_OK)
-        compare_outputs(spec, &a, correct, &want, seed);
+        compare_outputs(spec, &a, correct, &want, f);
     if (got != CLXENT_OK && got == want.status) {
         clxent_error error;
-        clxent_last_error(test_context(), &error);
-        cr_expect_eq(error.index, want.bad_index,
-                     "seed %llu: error index %lld, reference %lld",
-                     (unsigned long long)seed, (long long)error.index,
-                     (long long)want.bad_index);
+        clxent_last_error(context, &error);
+        if (error.index != want.bad_index)
+            note(f, "error index %lld, reference %lld", (long long)error.index,
+                 (long long)want.bad_index);
     }
     release(&a);
     return got;
+}
+
+clxent_status check_problem(const problem_spec *spec, uint64_t seed)
+{
+    findings f = { 0, "" };
+    const clxent_status got = compare_problem(test_context(), spec, seed, &f);
+    cr_expect_eq(f.count, 0,
+                 "seed %llu: %zu disagreements with the "
+                 "reference, the first:\n%s",
+                 (unsigned long long)seed, f.count, f.text);
+    return got;
+}
+
+size_t problem_disagreements(clxent_context *context, const problem_spec *spec,
+                             uint64_t seed, char *report, size_t report_size)
+{
+    findings f = { 0, "" };
+    compare_problem(context, spec, seed, &f);
+    if (report && report_size)
+        snprintf(report, report_size, "%s", f.text);
+    return f.count;
 }

@@ -39,13 +39,13 @@ typedef struct problem_spec {
     int sample_weights;
     int element_weights;
     int pos_weight;
-    int upstream;       /* per-value upstream (NONE only) */
+    int upstream; /* per-value upstream (NONE only) */
     float upstream_scale;
     int gradient;
-    int in_place;       /* gradient written over the predictions */
+    int in_place; /* gradient written over the predictions */
     int accuracy;
-    int hard_targets;   /* one-hot / 0-1 targets instead of soft ones */
-    double logit_range; /* logits uniform in [-range, range] */
+    int hard_targets;    /* one-hot / 0-1 targets instead of soft ones */
+    double logit_range;  /* logits uniform in [-range, range] */
     double ignore_share; /* share of sparse rows given ignore_class */
     /* Fixed inputs instead of random ones, when given (dense targets). */
     const float *fixed_predictions;
@@ -59,5 +59,11 @@ problem_spec spec_defaults(clxent_loss_kind kind);
 /* Generates the problem from `seed`, runs the library and the reference
  * and asserts that they agree; returns the library's status. */
 clxent_status check_problem(const problem_spec *spec, uint64_t seed);
+
+/* The same comparison on any context, without Criterion's assertions (so
+ * that any thread may call it): the number of disagreements, the first
+ * of them as lines of text in `report`. */
+size_t problem_disagreements(clxent_context *context, const problem_spec *spec,
+                             uint64_t seed, char *report, size_t report_size);
 
 #endif

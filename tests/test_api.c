@@ -218,8 +218,8 @@ Test(api, open_close_many_times)
             h.loss = &loss;
             h.gradient = gradient;
             h.correct = &correct;
-            cr_assert_eq(clxent_compute(ctx, &p.loss, &p.shape, &h),
-                         CLXENT_OK, "round %d", round);
+            cr_assert_eq(clxent_compute(ctx, &p.loss, &p.shape, &h), CLXENT_OK,
+                         "round %d", round);
             expect_matches(&p, loss, gradient, correct);
             free(gradient);
         }
@@ -271,13 +271,13 @@ Test(api, selectors_all_cpu_gpu)
 
     const size_t cpus = count_of_type(all, total, CL_DEVICE_TYPE_CPU);
     const size_t gpus = count_of_type(all, total, CL_DEVICE_TYPE_GPU);
-    cr_expect_eq(find("cpu", cpus ? CLXENT_OK : CLXENT_ERROR_NO_DEVICE,
-                      some, 64), cpus);
+    cr_expect_eq(
+        find("cpu", cpus ? CLXENT_OK : CLXENT_ERROR_NO_DEVICE, some, 64), cpus);
     for (size_t i = 0; i < cpus; i++)
         cr_expect(type_of(some[i].device) & CL_DEVICE_TYPE_CPU);
     /* POCL has no GPU; where a machine has one, the count must agree. */
-    cr_expect_eq(find("gpu", gpus ? CLXENT_OK : CLXENT_ERROR_NO_DEVICE,
-                      some, 64), gpus);
+    cr_expect_eq(
+        find("gpu", gpus ? CLXENT_OK : CLXENT_ERROR_NO_DEVICE, some, 64), gpus);
 }
 
 Test(api, selectors_by_index)
@@ -349,8 +349,7 @@ typedef struct log_record {
     char last[512];
 } log_record;
 
-static void record(void *user_data, clxent_log_level level,
-                   const char *message)
+static void record(void *user_data, clxent_log_level level, const char *message)
 {
     log_record *log = user_data;
     log->messages++;
@@ -367,8 +366,7 @@ static void expect_open_fails(const char *selector, clxent_status want)
     settings.device = selector;
     settings.logger = record;
     settings.logger_data = &log;
-    cr_expect_eq(clxent_open(&ctx, &settings), want, "selector '%s'",
-                 selector);
+    cr_expect_eq(clxent_open(&ctx, &settings), want, "selector '%s'", selector);
     cr_expect_null(ctx, "a failed open leaves *context NULL");
     cr_expect_geq(log.errors, 1, "selector '%s' logged nothing", selector);
 }
@@ -398,8 +396,9 @@ static application application_new(cl_command_queue_properties properties)
     clxent_device_entry entry;
     size_t count = 0;
     cl_int code = CL_SUCCESS;
-    cr_assert_eq(clxent_find_devices(getenv("CLXENT_DEVICE"), &entry, 1,
-                                     &count), CLXENT_OK);
+    cr_assert_eq(
+        clxent_find_devices(getenv("CLXENT_DEVICE"), &entry, 1, &count),
+        CLXENT_OK);
     app.device = entry.device;
     app.cl = clCreateContext(NULL, 1, &app.device, NULL, NULL, &code);
     cr_assert_eq(code, CL_SUCCESS);
@@ -419,8 +418,8 @@ static cl_uint references(cl_context cl)
 static cl_uint queue_references(cl_command_queue queue)
 {
     cl_uint count = 0;
-    clGetCommandQueueInfo(queue, CL_QUEUE_REFERENCE_COUNT, sizeof count,
-                          &count, NULL);
+    clGetCommandQueueInfo(queue, CL_QUEUE_REFERENCE_COUNT, sizeof count, &count,
+                          NULL);
     return count;
 }
 
@@ -449,7 +448,8 @@ static void read_padded(const application *app, cl_mem mem, size_t offset,
     const size_t bytes = (offset + count + 1) * size;
     unsigned char *host = malloc(bytes);
     cr_assert_eq(clEnqueueReadBuffer(app->queue, mem, CL_TRUE, 0, bytes, host,
-                                     0, NULL, NULL), CL_SUCCESS);
+                                     0, NULL, NULL),
+                 CL_SUCCESS);
     for (size_t i = 0; i < offset * size; i++)
         cr_expect_eq(host[i], 0x7f, "byte %zu before the offset changed", i);
     for (size_t i = (offset + count) * size; i < bytes; i++)
@@ -461,23 +461,30 @@ static void read_padded(const application *app, cl_mem mem, size_t offset,
 static void run_on_application_buffers(const application *app,
                                        clxent_context *ctx)
 {
-    enum { AT_PREDICTIONS = 5, AT_LABELS = 3, AT_LOSS = 2, AT_GRADIENT = 7,
-           AT_CORRECT = 1 };
+    enum {
+        AT_PREDICTIONS = 5,
+        AT_LABELS = 3,
+        AT_LOSS = 2,
+        AT_GRADIENT = 7,
+        AT_CORRECT = 1
+    };
     sparse_problem p = sparse_problem_new(37, 11, test_seed());
     float loss = NAN;
     uint64_t correct = 0;
     float *gradient = malloc(p.values * sizeof *gradient);
     clxent_device_args a = clxent_device_args_defaults();
     sparse_problem_solve(&p);
-    a.predictions = (clxent_buffer){ padded(app, AT_PREDICTIONS, 4, p.values,
-                                            p.predictions), AT_PREDICTIONS };
-    a.targets = (clxent_buffer){ padded(app, AT_LABELS, 4, p.shape.rows,
-                                        p.labels), AT_LABELS };
+    a.predictions = (clxent_buffer){
+        padded(app, AT_PREDICTIONS, 4, p.values, p.predictions), AT_PREDICTIONS
+    };
+    a.targets =
+        (clxent_buffer){ padded(app, AT_LABELS, 4, p.shape.rows, p.labels),
+                         AT_LABELS };
     a.loss = (clxent_buffer){ padded(app, AT_LOSS, 4, 1, NULL), AT_LOSS };
     a.gradient = (clxent_buffer){ padded(app, AT_GRADIENT, 4, p.values, NULL),
                                   AT_GRADIENT };
-    a.correct = (clxent_buffer){ padded(app, AT_CORRECT, 8, 1, NULL),
-                                 AT_CORRECT };
+    a.correct =
+        (clxent_buffer){ padded(app, AT_CORRECT, 8, 1, NULL), AT_CORRECT };
 
     cr_assert_eq(clxent_enqueue(ctx, &p.loss, &p.shape, &a, 0, NULL, NULL),
                  CLXENT_OK);
@@ -501,11 +508,11 @@ static void expect_queue_works(const application *app)
     const int sent[4] = { 1, 2, 3, 4 };
     int back[4] = { 0, 0, 0, 0 };
     cl_int code = CL_SUCCESS;
-    cl_mem mem = clCreateBuffer(app->cl, CL_MEM_READ_WRITE, sizeof sent, NULL,
-                                &code);
+    cl_mem mem =
+        clCreateBuffer(app->cl, CL_MEM_READ_WRITE, sizeof sent, NULL, &code);
     cr_assert_eq(code, CL_SUCCESS);
-    cr_expect_eq(clEnqueueWriteBuffer(app->queue, mem, CL_FALSE, 0,
-                                      sizeof sent, sent, 0, NULL, NULL),
+    cr_expect_eq(clEnqueueWriteBuffer(app->queue, mem, CL_FALSE, 0, sizeof sent,
+                                      sent, 0, NULL, NULL),
                  CL_SUCCESS);
     cr_expect_eq(clEnqueueReadBuffer(app->queue, mem, CL_TRUE, 0, sizeof back,
                                      back, 0, NULL, NULL),
@@ -570,8 +577,7 @@ Test(api, adopted_out_of_order_queue_is_refused)
 /* ------------------------------------------------------------------ */
 /* Determinism                                                         */
 
-static void compute_mean(const sparse_problem *p, float *loss,
-                         float *gradient)
+static void compute_mean(const sparse_problem *p, float *loss, float *gradient)
 {
     clxent_host_args h = clxent_host_args_defaults();
     h.predictions = p->predictions;
@@ -594,8 +600,8 @@ Test(api, same_input_gives_identical_bits)
     }
     cr_expect_eq(memcmp(&loss[0], &loss[1], sizeof(float)), 0,
                  "loss %.9g then %.9g", loss[0], loss[1]);
-    cr_expect_eq(memcmp(gradient[0], gradient[1], p.values * sizeof(float)),
-                 0, "the gradients differ");
+    cr_expect_eq(memcmp(gradient[0], gradient[1], p.values * sizeof(float)), 0,
+                 "the gradients differ");
     free(gradient[0]);
     free(gradient[1]);
     sparse_problem_free(&p);
@@ -609,8 +615,8 @@ static cl_mem device_buffer(size_t bytes, const void *data)
     cl_int code = CL_SUCCESS;
     const cl_mem_flags flags =
         CL_MEM_READ_WRITE | (data ? CL_MEM_COPY_HOST_PTR : 0);
-    cl_mem mem = clCreateBuffer(clxent_cl_context(test_context()), flags,
-                                bytes, (void *)data, &code);
+    cl_mem mem = clCreateBuffer(clxent_cl_context(test_context()), flags, bytes,
+                                (void *)data, &code);
     cr_assert_eq(code, CL_SUCCESS);
     return mem;
 }
@@ -653,8 +659,8 @@ static void check_gated(int with_ignore, int user_event)
     a.targets.mem = device_buffer(p.shape.rows * 4, p.labels);
     a.loss.mem = device_buffer(4, NULL);
     a.gradient.mem = device_buffer(p.values * 4, NULL);
-    cl_command_queue other = clCreateCommandQueue(
-        clxent_cl_context(ctx), clxent_device(ctx), 0, &code);
+    cl_command_queue other = clCreateCommandQueue(clxent_cl_context(ctx),
+                                                  clxent_device(ctx), 0, &code);
     cr_assert_eq(code, CL_SUCCESS);
     if (user_event) {
         gate = clCreateUserEvent(clxent_cl_context(ctx), &code);
@@ -662,14 +668,14 @@ static void check_gated(int with_ignore, int user_event)
     }
     cl_event write_done = NULL;
     cr_assert_eq(clEnqueueWriteBuffer(other, a.predictions.mem, CL_FALSE, 0,
-                                      p.values * 4, p.predictions,
-                                      user_event, user_event ? &gate : NULL,
-                                      &write_done),
+                                      p.values * 4, p.predictions, user_event,
+                                      user_event ? &gate : NULL, &write_done),
                  CL_SUCCESS);
     clFlush(other);
 
-    cr_assert_eq(clxent_enqueue(ctx, &p.loss, &p.shape, &a, 1, &write_done,
-                                &done), CLXENT_OK);
+    cr_assert_eq(
+        clxent_enqueue(ctx, &p.loss, &p.shape, &a, 1, &write_done, &done),
+        CLXENT_OK);
     cr_assert_not_null(done);
     if (user_event) {
         clFlush(clxent_queue(ctx));
@@ -680,8 +686,8 @@ static void check_gated(int with_ignore, int user_event)
     cr_expect_eq(clWaitForEvents(1, &done), CL_SUCCESS);
     cr_expect_eq(event_state(done), CL_COMPLETE);
     float *gradient = malloc(p.values * sizeof *gradient);
-    clEnqueueReadBuffer(clxent_queue(ctx), a.loss.mem, CL_TRUE, 0, 4, &loss,
-                        0, NULL, NULL);
+    clEnqueueReadBuffer(clxent_queue(ctx), a.loss.mem, CL_TRUE, 0, 4, &loss, 0,
+                        NULL, NULL);
     clEnqueueReadBuffer(clxent_queue(ctx), a.gradient.mem, CL_TRUE, 0,
                         p.values * 4, gradient, 0, NULL, NULL);
     expect_matches(&p, loss, gradient, p.want_correct);

@@ -245,8 +245,8 @@ static answer solve(const problem *p, int class_weights)
         labels[r] = get_label(p, r);
     double *predictions = widen(p->predictions, p->values);
     double *targets = widen(p->targets, p->values);
-    double *weights = widen(class_weights ? p->class_weights : NULL,
-                            p->shape.classes);
+    double *weights =
+        widen(class_weights ? p->class_weights : NULL, p->shape.classes);
     rp.loss = p->loss;
     rp.shape = p->shape;
     rp.predictions = predictions;
@@ -278,8 +278,8 @@ static void expect_answer(const problem *p, const answer *a, const char *what)
     double largest = 0.0;
     for (size_t i = 0; i < p->loss_values; i++)
         cr_expect(agrees(p->loss_out[i], a->loss[i], 1e-6),
-                  "%s: loss[%zu] %.9g, reference %.9g", what, i,
-                  p->loss_out[i], a->loss[i]);
+                  "%s: loss[%zu] %.9g, reference %.9g", what, i, p->loss_out[i],
+                  a->loss[i]);
     for (size_t i = 0; i < p->values; i++)
         largest = fmax(largest, fabs(a->gradient[i]));
     for (size_t i = 0; i < p->values; i++)
@@ -304,8 +304,8 @@ static void expect_usable(problem *p, const char *what)
     const clxent_host_args h = host_args(p);
     answer want = solve(p, 0);
     cr_assert_eq(want.result.status, CLXENT_OK);
-    cr_expect_eq(clxent_compute(context(), &p->loss, &p->shape, &h),
-                 CLXENT_OK, "%s: the next valid call failed", what);
+    cr_expect_eq(clxent_compute(context(), &p->loss, &p->shape, &h), CLXENT_OK,
+                 "%s: the next valid call failed", what);
     expect_answer(p, &want, what);
     answer_free(&want);
 }
@@ -315,8 +315,8 @@ static void expect_reported(clxent_status got, clxent_status want,
                             int logged_before, const char *what)
 {
     clxent_error error;
-    cr_expect_eq(got, want, "%s: %s, want %s", what,
-                 clxent_status_string(got), clxent_status_string(want));
+    cr_expect_eq(got, want, "%s: %s, want %s", what, clxent_status_string(got),
+                 clxent_status_string(want));
     clxent_last_error(context(), &error);
     cr_expect_eq(error.status, want, "%s: last error", what);
     cr_expect_gt(strlen(error.message), 0, "%s: empty message", what);
@@ -336,8 +336,7 @@ static void host_rejected(problem *p, const clxent_loss *loss,
     const int logged = errors_logged;
     const clxent_status got = clxent_compute(context(), loss, shape, args);
     expect_reported(got, want, logged, what);
-    cr_expect(same_snapshot(inputs, take_inputs(p)), "%s: input changed",
-              what);
+    cr_expect(same_snapshot(inputs, take_inputs(p)), "%s: input changed", what);
     cr_expect(same_snapshot(outputs, take_outputs(p)), "%s: output written",
               what);
     expect_usable(p, what);
@@ -441,18 +440,18 @@ Test(errors, unknown_kind_and_reduction)
 }
 
 /* One field of the loss set to a bad value. */
-#define BAD_OPTION(p, field, value)                                           \
-    do {                                                                      \
-        clxent_loss spoiled_ = (p)->loss;                                     \
-        spoiled_.field = (value);                                             \
-        host_bad_loss((p), spoiled_, CLXENT_ERROR_INVALID_OPTION,             \
-                      #field " = " #value);                                   \
+#define BAD_OPTION(p, field, value)                                            \
+    do {                                                                       \
+        clxent_loss spoiled_ = (p)->loss;                                      \
+        spoiled_.field = (value);                                              \
+        host_bad_loss((p), spoiled_, CLXENT_ERROR_INVALID_OPTION,              \
+                      #field " = " #value);                                    \
     } while (0)
 
 Test(errors, options_out_of_range)
 {
-    problem p = problem_new(CLXENT_LOSS_SPARSE_CATEGORICAL_FOCAL, small,
-                            CLXENT_I32);
+    problem p =
+        problem_new(CLXENT_LOSS_SPARSE_CATEGORICAL_FOCAL, small, CLXENT_I32);
     BAD_OPTION(&p, label_smoothing, 1.5f);
     BAD_OPTION(&p, label_smoothing, -0.1f);
     BAD_OPTION(&p, label_smoothing, NAN);
@@ -545,21 +544,19 @@ static void host_data_error(problem *p, clxent_status want, int64_t index,
     clxent_error error;
     const clxent_host_args h = host_args(p);
     answer ref = solve(p, 0);
-    cr_expect_eq(ref.result.status, want, "%s: the reference disagrees",
-                 what);
+    cr_expect_eq(ref.result.status, want, "%s: the reference disagrees", what);
     cr_expect_eq(ref.result.bad_index, index, "%s: reference index", what);
     answer_free(&ref);
     poison_outputs(p);
     const snapshot inputs = take_inputs(p), outputs = take_outputs(p);
     const int logged = errors_logged;
-    const clxent_status got = clxent_compute(context(), &p->loss, &p->shape,
-                                             &h);
+    const clxent_status got =
+        clxent_compute(context(), &p->loss, &p->shape, &h);
     expect_reported(got, want, logged, what);
     clxent_last_error(context(), &error);
     cr_expect_eq(error.index, index, "%s: index %lld", what,
                  (long long)error.index);
-    cr_expect(same_snapshot(inputs, take_inputs(p)), "%s: input changed",
-              what);
+    cr_expect(same_snapshot(inputs, take_inputs(p)), "%s: input changed", what);
     cr_expect(same_snapshot(outputs, take_outputs(p)), "%s: output written",
               what);
 }
@@ -581,8 +578,12 @@ static const label_case label_cases[] = {
     { "int64 label == C", CLXENT_I64, 5, { 3, -1 }, 5, 3 },
     { "int64 1 << 40", CLXENT_I64, 5, { 9, -1 }, (int64_t)1 << 40, 9 },
     { "int64 -5", CLXENT_I64, 5, { 39, 38, -1 }, -5, 38 },
-    { "int64 1 << 32 (0 in 32 bits)", CLXENT_I64, 5, { 4, -1 },
-      (int64_t)1 << 32, 4 },
+    { "int64 1 << 32 (0 in 32 bits)",
+      CLXENT_I64,
+      5,
+      { 4, -1 },
+      (int64_t)1 << 32,
+      4 },
     { "wide rows int32", CLXENT_I32, 300, { 17, 30, -1 }, 300, 17 },
     { "wide rows int64", CLXENT_I64, 300, { 39, -1 }, -2, 39 },
 };
@@ -670,8 +671,8 @@ Test(errors, non_finite_inputs)
                      "NaN at (3, 2)");
     check_non_finite(CLXENT_LOSS_CATEGORICAL, rows, 34, INFINITY,
                      "Inf at the last element");
-    check_non_finite(CLXENT_LOSS_CATEGORICAL_FOCAL, wide, 200 + 150,
-                     -INFINITY, "-Inf in a wide row");
+    check_non_finite(CLXENT_LOSS_CATEGORICAL_FOCAL, wide, 200 + 150, -INFINITY,
+                     "-Inf in a wide row");
     check_non_finite(CLXENT_LOSS_SPARSE_CATEGORICAL, channels,
                      (1 * 3 + 2) * 4 + 3, NAN, "NaN at (1, 2, 3) of N x C x S");
     check_non_finite(CLXENT_LOSS_CATEGORICAL, channels, (0 * 3 + 1) * 4 + 2,
@@ -687,8 +688,8 @@ Test(errors, non_finite_inputs)
 Test(errors, non_finite_names_the_first_element)
 {
     const clxent_shape channels = { 2, 3, 2 };
-    problem p = problem_new(CLXENT_LOSS_SPARSE_CATEGORICAL, channels,
-                            CLXENT_I32);
+    problem p =
+        problem_new(CLXENT_LOSS_SPARSE_CATEGORICAL, channels, CLXENT_I32);
     p.loss.check_finite = 1;
     p.predictions[(0 * 3 + 2) * 2 + 0] = NAN;
     p.predictions[(0 * 3 + 0) * 2 + 1] = NAN;
@@ -771,7 +772,8 @@ static snapshot read_device(const on_device *d)
         unsigned char *host = malloc(bytes);
         cr_assert_eq(clEnqueueReadBuffer(clxent_queue(context()), d->all[i],
                                          CL_TRUE, 0, bytes, host, 0, NULL,
-                                         NULL), CL_SUCCESS);
+                                         NULL),
+                     CL_SUCCESS);
         append(&s, host, bytes);
         free(host);
     }
@@ -794,8 +796,9 @@ static void expect_device_usable(problem *p, const on_device *d,
                                  const char *what)
 {
     answer want = solve(p, 0);
-    cr_expect_eq(clxent_enqueue(context(), &p->loss, &p->shape, &d->args, 0,
-                                NULL, NULL), CLXENT_OK, "%s: next call", what);
+    cr_expect_eq(
+        clxent_enqueue(context(), &p->loss, &p->shape, &d->args, 0, NULL, NULL),
+        CLXENT_OK, "%s: next call", what);
     cr_expect_eq(clxent_finish(context()), CLXENT_OK, "%s: finish", what);
     read_outputs(p, d);
     expect_answer(p, &want, what);
@@ -804,8 +807,8 @@ static void expect_device_usable(problem *p, const on_device *d,
 
 /* One enqueue that must fail before anything reaches the queue. */
 static void device_rejected(problem *p, const on_device *d,
-                            const clxent_device_args *args,
-                            clxent_status want, const char *what)
+                            const clxent_device_args *args, clxent_status want,
+                            const char *what)
 {
     const snapshot before = read_device(d);
     const int logged = errors_logged;
@@ -824,12 +827,12 @@ Test(errors, device_null_arguments)
     on_device d = to_device(&p);
     clxent_device_args a = d.args;
     const int logged = errors_logged;
-    cr_expect_eq(clxent_enqueue(context(), &p.loss, &p.shape, &a, 1, NULL,
-                                NULL), CLXENT_ERROR_NULL_ARGUMENT);
+    cr_expect_eq(
+        clxent_enqueue(context(), &p.loss, &p.shape, &a, 1, NULL, NULL),
+        CLXENT_ERROR_NULL_ARGUMENT);
     cr_expect_eq(errors_logged, logged + 1, "wait count without a list");
     a.predictions.mem = NULL;
-    device_rejected(&p, &d, &a, CLXENT_ERROR_NULL_ARGUMENT,
-                    "NULL predictions");
+    device_rejected(&p, &d, &a, CLXENT_ERROR_NULL_ARGUMENT, "NULL predictions");
     a = d.args;
     a.targets.mem = NULL;
     device_rejected(&p, &d, &a, CLXENT_ERROR_NULL_ARGUMENT, "NULL targets");
@@ -936,14 +939,14 @@ Test(errors, labels_through_enqueue)
         clxent_error error;
         answer want = solve(&p, 0);
         cr_expect_eq(clxent_enqueue(context(), &p.loss, &p.shape, &d.args, 0,
-                                    NULL, NULL), CLXENT_OK, "%s", c->what);
-        cr_expect_eq(clxent_finish(context()), CLXENT_ERROR_INVALID_LABEL,
-                     "%s", c->what);
+                                    NULL, NULL),
+                     CLXENT_OK, "%s", c->what);
+        cr_expect_eq(clxent_finish(context()), CLXENT_ERROR_INVALID_LABEL, "%s",
+                     c->what);
         clxent_last_error(context(), &error);
         cr_expect_eq(error.index, c->first, "%s: index %lld", c->what,
                      (long long)error.index);
-        cr_expect_eq(clxent_finish(context()), CLXENT_OK, "%s: again",
-                     c->what);
+        cr_expect_eq(clxent_finish(context()), CLXENT_OK, "%s: again", c->what);
         read_outputs(&p, &d);
         expect_answer(&p, &want, c->what);
         for (size_t r = 0; r < 3 && c->bad[r] >= 0; r++)
@@ -964,9 +967,11 @@ Test(errors, first_error_survives_clean_calls)
     on_device d_bad = to_device(&bad), d_clean = to_device(&clean);
     clxent_error error;
     cr_expect_eq(clxent_enqueue(context(), &bad.loss, &bad.shape, &d_bad.args,
-                                0, NULL, NULL), CLXENT_OK);
+                                0, NULL, NULL),
+                 CLXENT_OK);
     cr_expect_eq(clxent_enqueue(context(), &clean.loss, &clean.shape,
-                                &d_clean.args, 0, NULL, NULL), CLXENT_OK);
+                                &d_clean.args, 0, NULL, NULL),
+                 CLXENT_OK);
     cr_expect_eq(clxent_finish(context()), CLXENT_ERROR_INVALID_LABEL);
     clxent_last_error(context(), &error);
     cr_expect_eq(error.index, c->first);
@@ -985,8 +990,9 @@ Test(errors, binary_targets_through_enqueue)
     p.targets[6 * 4 + 1] = 1.5f;
     p.targets[7 * 4 + 0] = NAN;
     on_device d = to_device(&p);
-    cr_expect_eq(clxent_enqueue(context(), &p.loss, &p.shape, &d.args, 0,
-                                NULL, NULL), CLXENT_OK);
+    cr_expect_eq(
+        clxent_enqueue(context(), &p.loss, &p.shape, &d.args, 0, NULL, NULL),
+        CLXENT_OK);
     cr_expect_eq(clxent_finish(context()), CLXENT_ERROR_INVALID_TARGET);
     clxent_last_error(context(), &error);
     cr_expect_eq(error.index, 6 * 4 + 1);

@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOSS_RELATIVE 1e-5
-#define LOSS_ABSOLUTE 1e-6
+#define LOSS_RELATIVE     1e-5
+#define LOSS_ABSOLUTE     1e-6
 #define GRADIENT_RELATIVE 1e-5
 #define GRADIENT_ABSOLUTE 1e-6
 
@@ -196,9 +196,8 @@ static void run_case(const char *path, const golden_case *golden)
     const size_t loss_count = golden->loss_values.count;
     const size_t gradient_count = golden->gradient.count;
     float *loss = calloc(loss_count, sizeof *loss);
-    float *gradient = gradient_count ? calloc(gradient_count,
-                                              sizeof *gradient)
-                                     : NULL;
+    float *gradient =
+        gradient_count ? calloc(gradient_count, sizeof *gradient) : NULL;
     clxent_host_args args = host_args(golden, &in, loss, gradient);
     clxent_status status;
     clxent_error error;

@@ -128,8 +128,7 @@ Test(sigmoid, probabilities_of_exactly_zero_and_one)
 {
     const float predictions[8] = { 0.0f, 1.0f, 0.0f, 1.0f,
                                    0.5f, 1.0f, 0.0f, 0.25f };
-    const float targets[8] = { 0.0f, 0.0f, 1.0f, 1.0f,
-                               1.0f, 1.0f, 0.0f, 0.0f };
+    const float targets[8] = { 0.0f, 0.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f, 0.0f };
     const clxent_loss_kind kinds[] = { CLXENT_LOSS_BINARY,
                                        CLXENT_LOSS_BINARY_FOCAL };
     for (size_t k = 0; k < 2; k++)

@@ -8,10 +8,10 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
-static const clxent_reduction reductions[] = {
-    CLXENT_REDUCTION_NONE, CLXENT_REDUCTION_SUM, CLXENT_REDUCTION_MEAN,
-    CLXENT_REDUCTION_WEIGHTED_MEAN
-};
+static const clxent_reduction reductions[] = { CLXENT_REDUCTION_NONE,
+                                               CLXENT_REDUCTION_SUM,
+                                               CLXENT_REDUCTION_MEAN,
+                                               CLXENT_REDUCTION_WEIGHTED_MEAN };
 
 /* Options tried one by one on top of the plain loss. */
 typedef enum option {
@@ -164,8 +164,9 @@ Test(softmax, extreme_logits_stay_finite)
 
 Test(softmax, one_and_two_classes_one_row)
 {
-    const clxent_shape shapes[] = { { 5, 1, 1 }, { 5, 2, 1 }, { 1, 4, 1 },
-                                    { 1, 1, 1 } };
+    const clxent_shape shapes[] = {
+        { 5, 1, 1 }, { 5, 2, 1 }, { 1, 4, 1 }, { 1, 1, 1 }
+    };
     for (size_t s = 0; s < 4; s++) {
         problem_spec spec = spec_defaults(CLXENT_LOSS_SPARSE_CATEGORICAL);
         spec.shape = shapes[s];

@@ -9,8 +9,8 @@
 
 int main(void)
 {
-    const float logits[4 * 3] = { 2.0f, 1.0f, 0.1f,  0.5f, 2.5f, 0.3f,
-                                  1.2f, 0.2f, 3.1f,  0.0f, 0.0f, 0.0f };
+    const float logits[4 * 3] = { 2.0f, 1.0f, 0.1f, 0.5f, 2.5f, 0.3f,
+                                  1.2f, 0.2f, 3.1f, 0.0f, 0.0f, 0.0f };
     const int labels[4] = { 0, 1, 2, 1 };
     float loss = 0.0f, gradient[4 * 3];
     uint64_t correct = 0;

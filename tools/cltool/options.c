@@ -12,6 +12,7 @@ static const char main_help[] =
     "  devices   list every OpenCL platform and device with its P:D index\n"
     "  bench     measure memory bandwidth and the throughput of each loss\n"
     "  check     compare every loss with a float64 reference on random data\n"
+    "  train     train a linear image classifier on IDX files (CLBlast)\n"
     "\n"
     "Run `cltool COMMAND --help` for the options of a command.\n"
     "\n"

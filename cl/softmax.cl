@@ -114,17 +114,21 @@ inline float2 probability_term(const softmax_row *row, uint c, float row_sum,
     const float q = LOAD(row->x, (size_t)c * o->stride) / row_sum;
     const float p = clamp(q, o->epsilon, 1.0f - o->epsilon);
     const int clipped = q < o->epsilon || q > 1.0f - o->epsilon;
-    const float log_p = log(p);
+    /* At the top clip, 1 - eps rounds in float (1 - 1e-7 is 1 - 1.19e-7):
+     * take log(1 - eps) and 1 - p from eps itself. */
+    const int top = q > 1.0f - o->epsilon;
+    const float log_p = top ? log1p(-o->epsilon) : log(p);
+    const float rest = top ? o->epsilon : 1.0f - p;
     const float y = smoothed(raw_target(row, c, o->stride), o);
     if (!(o->flags & F_FOCAL)) {
         const float k = class_weight(row, c) * y;
         return (float2)(-k * log_p, clipped ? 0.0f : -k / p);
     }
     const float k = focal_weight(row, c, o) * y;
-    const float modulation = pow(1.0f - p, o->gamma);
+    const float modulation = pow(rest, o->gamma);
     float slope = 0.0f;
     if (o->gamma > 0.0f)
-        slope = o->gamma * pow(1.0f - p, o->gamma - 1.0f) * log_p;
+        slope = o->gamma * pow(rest, o->gamma - 1.0f) * log_p;
     return (float2)(-k * modulation * log_p,
                     clipped ? 0.0f : -k * (modulation / p - slope));
 }
@@ -382,10 +386,11 @@ inline floatv vector_cap_slope(floatv v, const softmax_options *o)
     return 1.0f - t * t;
 }
 
-/* focal_term on a chunk: the loss, and h through `h`; zero where k is. */
-inline floatv vector_focal(floatv k, floatv log_p, float gamma, floatv *h)
+/* focal_term on a chunk: the loss, and h through `h`; zero where k is.
+ * p is exp(log_p), which every caller has at hand. */
+inline floatv vector_focal(floatv k, floatv log_p, floatv p, float gamma,
+                           floatv *h)
 {
-    const floatv p = exp(log_p);
     const floatv rest = -expm1(log_p);
     const floatv modulation = vector_power(rest, gamma);
     floatv slope = (floatv)(0.0f);
@@ -429,27 +434,48 @@ inline uint first_non_finite(const softmax_row *row, const softmax_options *o)
     return UINT_MAX;
 }
 
+/*
+ * The chunks that can hold a non-zero target: from the first to the last
+ * chunk with one (NaN counts), every chunk under label smoothing, none
+ * for an inactive row. Outside it y' = 0, so the focal sums and the h
+ * term of the gradient vanish there, and passes B and C skip their
+ * target loads and focal math; p H still reaches every class.
+ */
+typedef struct target_span {
+    uint first;
+    uint last; /* start of the last chunk, inclusive */
+} target_span;
+
+inline int in_span(target_span span, uint c)
+{
+    return c >= span.first && c <= span.last;
+}
+
 inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
-                             int active)
+                             int active, target_span *span)
 {
     pass_a a = { -INFINITY, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, -INFINITY,
                  UINT_MAX, UINT_MAX };
     const uint classes = o->classes;
+    span->first = UINT_MAX;
+    span->last = 0;
     if (!active)
         return a;
-
-    floatv top = (floatv)(-INFINITY);
-    intv finite = (intv)(-1);
-    for (uint c = 0; c < classes; c += VECTOR_WIDTH) {
-        const floatv x = chunk_of(row->x, c, classes);
-        finite &= isfinite(x);
-        top = fmax(top, select((floatv)(-INFINITY), vector_capped(x, o),
-                               live_lanes(classes - c)));
+    if (o->smoothing != 0.0f) {
+        span->first = 0;
+        span->last = UINT_MAX;
+    } else if (!row->targets) {
+        span->first = span->last = (uint)row->label & ~(VECTOR_WIDTH - 1u);
     }
-    if ((o->flags & F_CHECK_FINITE) && !all(finite))
-        a.first_bad = first_non_finite(row, o);
-    a.max = max_of(top);
 
+    /* One read of the row: the online softmax with one running max for
+     * the whole row, raised once per chunk that beats it (a uniform
+     * branch, rare after the first chunks), so the sums below it are
+     * rescaled per chunk, not per element. */
+    /* The class sums only matter under label smoothing. */
+    const int smoothing = o->smoothing != 0.0f;
+    float running = -INFINITY;
+    intv finite = (intv)(-1);
     floatv exp_sum = 0.0f, class_mass = 0.0f, class_dot = 0.0f;
     floatv target_mass = 0.0f, target_dot = 0.0f;
     floatv best = (floatv)(-INFINITY);
@@ -457,20 +483,42 @@ inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
     for (uint c = 0; c < classes; c += VECTOR_WIDTH) {
         const intv live = live_lanes(classes - c);
         const floatv zero = (floatv)(0.0f);
-        const floatv d = vector_capped(chunk_of(row->x, c, classes), o) - a.max;
+        const floatv x = chunk_of(row->x, c, classes);
+        finite &= isfinite(x);
+        const floatv v = vector_capped(x, o);
+        const float top = max_of(select((floatv)(-INFINITY), v, live));
+        if (top > running) {
+            if (running != -INFINITY) {
+                const float shift = top - running;
+                exp_sum *= exp(-shift);
+                class_dot -= class_mass * shift;
+                target_dot -= target_mass * shift;
+            }
+            running = top;
+        }
+        const floatv d = v - running;
         const floatv w = weights_of(row->class_weights, c, classes, 1.0f);
         exp_sum += select(zero, exp(d), live);
-        class_mass += select(zero, w, live);
-        class_dot += select(zero, w * d, live);
+        if (smoothing) {
+            class_mass += select(zero, w, live);
+            class_dot += select(zero, w * d, live);
+        }
         if (!row->targets)
             continue;
         const floatv y = chunk_of(row->targets, c, classes);
+        if (any(live & (y != 0.0f))) {
+            span->first = min(span->first, c);
+            span->last = max(span->last, c);
+        }
         target_mass += select(zero, w * y, live);
         target_dot += select(zero, w * y * d, live);
         const intv better = live & (y > best);
         best = select(best, y, better);
         best_class = select(best_class, (int)c + lane_index(), better);
     }
+    if ((o->flags & F_CHECK_FINITE) && !all(finite))
+        a.first_bad = first_non_finite(row, o);
+    a.max = running;
     a.exp_sum = sum_of(exp_sum);
     a.class_mass = sum_of(class_mass);
     a.class_dot = sum_of(class_dot);
@@ -491,36 +539,42 @@ inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
     return a;
 }
 
-/* Pass B on a vector row: the focal sums and the classes that beat the
- * true one. Sums are compensated lane by lane, as visit_b's. */
+/* Pass B on a vector row: the focal sums, over the target span only, and
+ * the classes that beat the true one. Sums are compensated lane by lane,
+ * as visit_b's. */
 inline pass_b vector_visit_b(const softmax_row *row, pass_a a, uint truth,
-                             const softmax_options *o)
+                             target_span span, const softmax_options *o)
 {
     pass_b b = { 0.0f, 0.0f, 0 };
     const uint classes = o->classes;
     const int accuracy = (o->flags & F_ACCURACY) && truth < classes;
-    const int focal = o->flags & F_FOCAL;
     const float log_sum = log(a.exp_sum);
-    const float x_true = accuracy ? LOAD(row->x, truth) : 0.0f;
-    intv beaten = (intv)(0);
+    if (accuracy) {
+        const float x_true = LOAD(row->x, truth);
+        intv beaten = (intv)(0);
+        for (uint c = 0; c < classes; c += VECTOR_WIDTH) {
+            const floatv x = chunk_of(row->x, c, classes);
+            beaten -= live_lanes(classes - c) &
+                      ((x > x_true) | ((x == x_true) &
+                                       ((int)c + lane_index() < (int)truth)));
+        }
+        b.beaten_by = vector_count(beaten);
+    }
+    if (!(o->flags & F_FOCAL))
+        return b;
     floatv loss = 0.0f, dot = 0.0f, loss_carry = 0.0f, dot_carry = 0.0f;
-    for (uint c = 0; c < classes; c += VECTOR_WIDTH) {
-        const intv live = live_lanes(classes - c);
-        const floatv x = chunk_of(row->x, c, classes);
-        if (accuracy)
-            beaten -= live & ((x > x_true) |
-                              ((x == x_true) &
-                               ((int)c + lane_index() < (int)truth)));
-        if (!focal)
-            continue;
+    for (uint c = span.first; c < classes && c <= span.last;
+         c += VECTOR_WIDTH) {
         const floatv y = vector_smoothed(vector_target(row, c, o), o);
         const floatv k = select((floatv)(0.0f),
-                                vector_focal_weight(row, c, o) * y, live);
+                                vector_focal_weight(row, c, o) * y,
+                                live_lanes(classes - c));
         if (!any(k != 0.0f))
             continue;
         floatv h;
+        const floatv x = chunk_of(row->x, c, classes);
         const floatv log_p = (vector_capped(x, o) - a.max) - log_sum;
-        const floatv term = vector_focal(k, log_p, o->gamma, &h);
+        const floatv term = vector_focal(k, log_p, exp(log_p), o->gamma, &h);
         const floatv y_loss = term - loss_carry, y_dot = h - dot_carry;
         const floatv t_loss = loss + y_loss, t_dot = dot + y_dot;
         loss_carry = (t_loss - loss) - y_loss;
@@ -530,34 +584,37 @@ inline pass_b vector_visit_b(const softmax_row *row, pass_a a, uint truth,
     }
     b.loss = sum_of(loss);
     b.dot = sum_of(dot);
-    b.beaten_by = vector_count(beaten);
     return b;
 }
 
-/* Pass C on a vector row. */
+/* Pass C on a vector row: h_c - p_c H (+ z-loss), with h_c = 0 outside
+ * the target span, so there a chunk costs one exp and a store. */
 inline void vector_gradient(const softmax_row *row, pass_a a, pass_b b,
-                            float grad_scale, const softmax_options *o,
-                            int active)
+                            target_span span, float grad_scale,
+                            const softmax_options *o, int active)
 {
     const uint classes = o->classes;
     const float log_sum = log(a.exp_sum);
     const float lse = a.max + log_sum;
     const int focal = o->flags & F_FOCAL;
     const float h_sum = focal ? b.dot : -smoothed_mass(a, o);
+    const float p_scale = 2.0f * o->z_loss * lse - h_sum;
     for (uint c = 0; c < classes; c += VECTOR_WIDTH) {
         floatv d = (floatv)(0.0f);
         if (active) {
             const floatv v = vector_capped(chunk_of(row->x, c, classes), o);
             const floatv log_p = (v - a.max) - log_sum;
             const floatv p = exp(log_p);
-            const floatv y = vector_smoothed(vector_target(row, c, o), o);
-            floatv h;
-            if (!focal)
-                h = -weights_of(row->class_weights, c, classes, 1.0f) * y;
-            else
-                vector_focal(vector_focal_weight(row, c, o) * y, log_p,
-                             o->gamma, &h);
-            d = h - p * h_sum + 2.0f * o->z_loss * lse * p;
+            floatv h = (floatv)(0.0f);
+            if (in_span(span, c)) {
+                const floatv y = vector_smoothed(vector_target(row, c, o), o);
+                if (!focal)
+                    h = -weights_of(row->class_weights, c, classes, 1.0f) * y;
+                else
+                    vector_focal(vector_focal_weight(row, c, o) * y, log_p, p,
+                                 o->gamma, &h);
+            }
+            d = h + p * p_scale;
             d *= vector_cap_slope(v, o) * grad_scale;
         }
         if (c + VECTOR_WIDTH <= classes)
@@ -580,8 +637,10 @@ inline row_out softmax_visit(const softmax_row *row, float sample_weight,
     int active = !row->ignored && !bad_label;
 
     const int visit = active && !(sparse && weights_only);
-    const pass_a a = group_merge_a(row->vector ? vector_visit_a(row, o, visit)
-                                               : visit_a(row, o, visit),
+    target_span span = { UINT_MAX, 0 };
+    const pass_a a = group_merge_a(row->vector
+                                       ? vector_visit_a(row, o, visit, &span)
+                                       : visit_a(row, o, visit),
                                    (__local pass_a *)scratch, row->lane,
                                    row->lanes);
     const int bad_input = a.first_bad != UINT_MAX;
@@ -592,10 +651,10 @@ inline row_out softmax_visit(const softmax_row *row, float sample_weight,
     if (!row->vector)
         b = visit_b(row, a, truth, o, active && !weights_only);
     else if (active && !weights_only && (rank || (o->flags & F_FOCAL)))
-        b = vector_visit_b(row, a, truth, o);
+        b = vector_visit_b(row, a, truth, span, o);
     b = group_merge_b(b, (__local pass_b *)scratch, row->lane, row->lanes);
     if (row->gradient && !weights_only && row->vector)
-        vector_gradient(row, a, b, grad_scale, o, active);
+        vector_gradient(row, a, b, span, grad_scale, o, active);
     else if (row->gradient && !weights_only)
         write_gradient(row, a, b, grad_scale, o, active);
 

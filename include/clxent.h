@@ -236,7 +236,9 @@ typedef enum clxent_dtype {
 
 /*
  * A loss. Start from clxent_loss_defaults(kind): the defaults are Keras's.
- * Fields that do not apply to the kind are ignored.
+ * Every field must hold a valid value, also where the kind does not use
+ * it; options that cannot apply (z_loss or logit_cap on probabilities or
+ * on the sigmoid family) are refused with CLXENT_ERROR_INVALID_OPTION.
  */
 typedef struct clxent_loss {
     clxent_loss_kind kind;

@@ -147,6 +147,9 @@ static clxent_status check_problem(const ref_problem *problem)
         return CLXENT_ERROR_NULL_ARGUMENT;
     if (is_sparse(loss->kind) ? !problem->labels : !problem->targets)
         return CLXENT_ERROR_NULL_ARGUMENT;
+    /* The gradient's scale is an option too (clxent.h's upstream_scale). */
+    if (!isfinite(problem->upstream_scale))
+        return CLXENT_ERROR_INVALID_OPTION;
     return check_options(loss);
 }
 
@@ -673,16 +676,60 @@ static void reduce(const ref_problem *problem, const value_terms *values,
     }
 }
 
+/*
+ * With check_finite, the first bad row is reported, in row order: a row
+ * with a bad label (or, binary, a bad target before the value) is left to
+ * the label and target checks; an ignored row is not looked at. A row's
+ * first non-finite prediction is named by its flat index.
+ */
+static int first_non_finite_in_row(const ref_problem *problem, size_t r,
+                                   int64_t *index)
+{
+    const clxent_shape *shape = &problem->shape;
+    const size_t spatial = spatial_of(shape), classes = shape->classes;
+    const int sigmoid = is_sigmoid(problem->loss.kind);
+
+    if (!sigmoid && is_sparse(problem->loss.kind) && label_state(problem, r))
+        return label_state(problem, r) < 0 ? -1 : 0;
+    for (size_t c = 0; c < classes; c++) {
+        const size_t at = sigmoid ? r * classes + c
+                                  : ((r / spatial) * classes + c) * spatial +
+                                        r % spatial;
+        if (sigmoid && target_is_bad(&problem->loss, problem->targets[at]))
+            return -1;
+        if (!isfinite(problem->predictions[at])) {
+            *index = (int64_t)at;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void check_finite(const ref_problem *problem, ref_result *result)
 {
-    const size_t count = ref_value_count(&problem->shape);
+    const clxent_shape *shape = &problem->shape;
+    const int sigmoid = is_sigmoid(problem->loss.kind);
+    const size_t spatial = sigmoid ? 1 : spatial_of(shape);
+    const size_t rows = shape->rows * spatial;
 
-    for (size_t at = 0; at < count; at++) {
-        if (!isfinite(problem->predictions[at])) {
-            result->status = CLXENT_ERROR_NON_FINITE_INPUT;
-            result->bad_index = (int64_t)at;
+    for (size_t r = 0; r < rows; r++) {
+        int64_t index = -1;
+        const int found = first_non_finite_in_row(problem, r, &index);
+        if (found < 0)
             return;
+        if (found == 0)
+            continue;
+        /* A later position of the same sample can hold a lower class,
+         * which comes first in memory: the first element is named. */
+        for (size_t q = r + 1; q < (r / spatial + 1) * spatial; q++) {
+            int64_t later = -1;
+            if (first_non_finite_in_row(problem, q, &later) > 0 &&
+                later < index)
+                index = later;
         }
+        result->status = CLXENT_ERROR_NON_FINITE_INPUT;
+        result->bad_index = index;
+        return;
     }
 }
 

@@ -81,13 +81,14 @@ inline float capped(float v, const softmax_options *o)
     return o->cap > 0.0f ? o->cap * tanh(v / o->cap) : v;
 }
 
-/* d capped / d x, from the capped value itself. */
-inline float cap_slope(float capped_value, const softmax_options *o)
+/* d capped / d x = 1 / cosh(x / cap)^2, from the raw logit: 1 - tanh^2
+ * would cancel where the cap saturates. */
+inline float cap_slope(float x, const softmax_options *o)
 {
     if (o->cap <= 0.0f)
         return 1.0f;
-    const float t = capped_value / o->cap;
-    return 1.0f - t * t;
+    const float c = cosh(x / o->cap);
+    return 1.0f / (c * c);
 }
 
 /*
@@ -338,7 +339,8 @@ inline void write_gradient(const softmax_row *row, pass_a a, pass_b b,
             const float g = probability_term(row, c, a.exp_sum, o).y;
             d = (g - b.dot) * grad_scale / a.exp_sum;
         } else if (active) {
-            const float v = capped(LOAD(row->x, at), o);
+            const float x = LOAD(row->x, at);
+            const float v = capped(x, o);
             const float log_p = (v - a.max) - log_sum;
             const float p = exp(log_p);
             const float y = smoothed(raw_target(row, c, o->stride), o);
@@ -346,7 +348,7 @@ inline void write_gradient(const softmax_row *row, pass_a a, pass_b b,
             if (focal)
                 h = focal_term(focal_weight(row, c, o) * y, log_p, o->gamma).y;
             d = h - p * h_sum + 2.0f * o->z_loss * lse * p;
-            d *= cap_slope(v, o) * grad_scale;
+            d *= cap_slope(x, o) * grad_scale;
         }
         STORE(row->gradient, at, d);
     }
@@ -378,12 +380,12 @@ inline floatv vector_capped(floatv x, const softmax_options *o)
     return o->cap > 0.0f ? o->cap * tanh(x / o->cap) : x;
 }
 
-inline floatv vector_cap_slope(floatv v, const softmax_options *o)
+inline floatv vector_cap_slope(floatv x, const softmax_options *o)
 {
     if (o->cap <= 0.0f)
         return (floatv)(1.0f);
-    const floatv t = v / o->cap;
-    return 1.0f - t * t;
+    const floatv c = cosh(x / o->cap);
+    return 1.0f / (c * c);
 }
 
 /* focal_term on a chunk: the loss, and h through `h`; zero where k is.
@@ -602,7 +604,8 @@ inline void vector_gradient(const softmax_row *row, pass_a a, pass_b b,
     for (uint c = 0; c < classes; c += VECTOR_WIDTH) {
         floatv d = (floatv)(0.0f);
         if (active) {
-            const floatv v = vector_capped(chunk_of(row->x, c, classes), o);
+            const floatv x = chunk_of(row->x, c, classes);
+            const floatv v = vector_capped(x, o);
             const floatv log_p = (v - a.max) - log_sum;
             const floatv p = exp(log_p);
             floatv h = (floatv)(0.0f);
@@ -615,7 +618,7 @@ inline void vector_gradient(const softmax_row *row, pass_a a, pass_b b,
                                  o->gamma, &h);
             }
             d = h + p * p_scale;
-            d *= vector_cap_slope(v, o) * grad_scale;
+            d *= vector_cap_slope(x, o) * grad_scale;
         }
         if (c + VECTOR_WIDTH <= classes)
             STOREV(row->gradient, c, d);

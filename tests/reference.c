@@ -111,7 +111,8 @@ static clxent_status check_options(const clxent_loss *loss)
     const int focal = is_categorical_focal(loss->kind) ||
                       loss->kind == CLXENT_LOSS_BINARY_FOCAL;
 
-    if (!in_range(loss->epsilon, 0.0, 0.5) ||
+    /* eps in (0, 0.5): 0 would let log(0) through, 0.5 leave no range. */
+    if (!(loss->epsilon > 0.0f && loss->epsilon < 0.5f) ||
         !in_range(loss->label_smoothing, 0.0, 1.0))
         return CLXENT_ERROR_INVALID_OPTION;
     if (focal && (!in_range(loss->gamma, 0.0, INFINITY) ||

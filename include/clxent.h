@@ -41,37 +41,37 @@ extern "C" {
  * OpenCL failures are CLXENT_ERROR_OPENCL; the OpenCL code itself is in
  * clxent_error.opencl_code.
  */
-#define CLXENT_STATUS_LIST(X)                                                 \
-    X(CLXENT_OK, 0, "success")                                                \
-    X(CLXENT_ERROR_NULL_ARGUMENT, -1, "a required pointer or buffer is NULL") \
-    X(CLXENT_ERROR_INVALID_SHAPE, -2,                                         \
-      "rows, classes or spatial size is zero or does not fit the loss")       \
-    X(CLXENT_ERROR_SIZE_OVERFLOW, -3, "the shape's sizes overflow size_t")    \
-    X(CLXENT_ERROR_BUFFER_TOO_SMALL, -4,                                      \
-      "a buffer, from its offset on, is smaller than the shape needs")        \
-    X(CLXENT_ERROR_INVALID_LOSS, -5, "unknown loss kind")                     \
-    X(CLXENT_ERROR_INVALID_REDUCTION, -6, "unknown reduction")                \
-    X(CLXENT_ERROR_INVALID_OPTION, -7, "a loss option is out of range")       \
-    X(CLXENT_ERROR_UNSUPPORTED_DTYPE, -8,                                     \
-      "the storage or label type is not supported for this loss")             \
-    X(CLXENT_ERROR_INVALID_LABEL, -9,                                         \
-      "a label is outside [0, classes) and is not the ignored class")         \
-    X(CLXENT_ERROR_INVALID_TARGET, -10,                                       \
-      "a target is outside [0, 1] or is NaN")                                 \
+#define CLXENT_STATUS_LIST(X)                                                  \
+    X(CLXENT_OK, 0, "success")                                                 \
+    X(CLXENT_ERROR_NULL_ARGUMENT, -1, "a required pointer or buffer is NULL")  \
+    X(CLXENT_ERROR_INVALID_SHAPE, -2,                                          \
+      "rows, classes or spatial size is zero or does not fit the loss")        \
+    X(CLXENT_ERROR_SIZE_OVERFLOW, -3, "the shape's sizes overflow size_t")     \
+    X(CLXENT_ERROR_BUFFER_TOO_SMALL, -4,                                       \
+      "a buffer, from its offset on, is smaller than the shape needs")         \
+    X(CLXENT_ERROR_INVALID_LOSS, -5, "unknown loss kind")                      \
+    X(CLXENT_ERROR_INVALID_REDUCTION, -6, "unknown reduction")                 \
+    X(CLXENT_ERROR_INVALID_OPTION, -7, "a loss option is out of range")        \
+    X(CLXENT_ERROR_UNSUPPORTED_DTYPE, -8,                                      \
+      "the storage or label type is not supported for this loss")              \
+    X(CLXENT_ERROR_INVALID_LABEL, -9,                                          \
+      "a label is outside [0, classes) and is not the ignored class")          \
+    X(CLXENT_ERROR_INVALID_TARGET, -10,                                        \
+      "a target is outside [0, 1] or is NaN")                                  \
     X(CLXENT_ERROR_NON_FINITE_INPUT, -11, "an input value is NaN or infinite") \
-    X(CLXENT_ERROR_INVALID_SELECTOR, -12, "the device selector is malformed") \
-    X(CLXENT_ERROR_NO_DEVICE, -13, "no OpenCL device matches the selector")   \
-    X(CLXENT_ERROR_NO_DOUBLE_SUPPORT, -14,                                    \
-      "the device does not support double precision")                         \
-    X(CLXENT_ERROR_OUT_OF_MEMORY, -15,                                        \
-      "a host or device allocation failed or exceeds the device's limits")    \
-    X(CLXENT_ERROR_BUILD_FAILED, -16,                                         \
-      "an OpenCL program failed to build; the log went to the logger")        \
-    X(CLXENT_ERROR_OPENCL, -17, "an OpenCL call failed")                      \
-    X(CLXENT_ERROR_NOT_AVAILABLE, -18,                                        \
-      "the feature was not built into this library")                          \
-    X(CLXENT_ERROR_CLBLAST, -19, "a CLBlast call failed")                    \
-    X(CLXENT_ERROR_INVALID_BUFFER, -20,                                       \
+    X(CLXENT_ERROR_INVALID_SELECTOR, -12, "the device selector is malformed")  \
+    X(CLXENT_ERROR_NO_DEVICE, -13, "no OpenCL device matches the selector")    \
+    X(CLXENT_ERROR_NO_DOUBLE_SUPPORT, -14,                                     \
+      "the device does not support double precision")                          \
+    X(CLXENT_ERROR_OUT_OF_MEMORY, -15,                                         \
+      "a host or device allocation failed or exceeds the device's limits")     \
+    X(CLXENT_ERROR_BUILD_FAILED, -16,                                          \
+      "an OpenCL program failed to build; the log went to the logger")         \
+    X(CLXENT_ERROR_OPENCL, -17, "an OpenCL call failed")                       \
+    X(CLXENT_ERROR_NOT_AVAILABLE, -18,                                         \
+      "the feature was not built into this library")                           \
+    X(CLXENT_ERROR_CLBLAST, -19, "a CLBlast call failed")                      \
+    X(CLXENT_ERROR_INVALID_BUFFER, -20,                                        \
       "a buffer is not a valid memory object of the context's OpenCL context")
 
 typedef enum clxent_status {
@@ -226,11 +226,11 @@ typedef enum clxent_reduction {
 
 typedef enum clxent_dtype {
     CLXENT_F32 = 0,
-    CLXENT_F16 = 1, /* storage only, float math (not yet built) */
+    CLXENT_F16 = 1,  /* storage only, float math (not yet built) */
     CLXENT_BF16 = 2, /* storage only, float math (not yet built) */
-    CLXENT_F64 = 3, /* not yet built */
-    CLXENT_I32 = 4, /* labels */
-    CLXENT_I64 = 5, /* labels */
+    CLXENT_F64 = 3,  /* not yet built */
+    CLXENT_I32 = 4,  /* labels */
+    CLXENT_I64 = 5,  /* labels */
     CLXENT_DTYPE_COUNT = 6
 } clxent_dtype;
 
@@ -268,8 +268,8 @@ typedef struct clxent_loss {
     unsigned top_k;
 
     /* Sigmoid family. */
-    int per_element; /* 0: row loss is the mean over outputs (Keras);
-                        1: one loss per element (PyTorch) */
+    int per_element;  /* 0: row loss is the mean over outputs (Keras);
+                         1: one loss per element (PyTorch) */
     int hard_targets; /* 0: targets in [0, 1]; 1: exactly 0 or 1 */
     /* Accuracy threshold; NaN picks 0.5 on probabilities, 0 on logits. */
     float threshold;
@@ -366,13 +366,10 @@ CLXENT_API clxent_host_args clxent_host_args_defaults(void);
  * CLXENT_ERROR_OUT_OF_MEMORY, CLXENT_ERROR_BUILD_FAILED or
  * CLXENT_ERROR_OPENCL.
  */
-CLXENT_API clxent_status clxent_enqueue(clxent_context *context,
-                                        const clxent_loss *loss,
-                                        const clxent_shape *shape,
-                                        const clxent_device_args *args,
-                                        cl_uint wait_count,
-                                        const cl_event *wait_list,
-                                        cl_event *done);
+CLXENT_API clxent_status
+clxent_enqueue(clxent_context *context, const clxent_loss *loss,
+               const clxent_shape *shape, const clxent_device_args *args,
+               cl_uint wait_count, const cl_event *wait_list, cl_event *done);
 
 /*
  * Waits for everything enqueued on the context and reports the first
@@ -464,14 +461,10 @@ CLXENT_API clxent_head_args clxent_head_args_defaults(void);
  * the library was built without CLBlast, CLXENT_ERROR_CLBLAST with
  * CLBlast's status in clxent_error.opencl_code.
  */
-CLXENT_API clxent_status clxent_head_enqueue(clxent_context *context,
-                                             const clxent_loss *loss,
-                                             size_t rows, size_t hidden,
-                                             size_t classes,
-                                             const clxent_head_args *args,
-                                             cl_uint wait_count,
-                                             const cl_event *wait_list,
-                                             cl_event *done);
+CLXENT_API clxent_status clxent_head_enqueue(
+    clxent_context *context, const clxent_loss *loss, size_t rows,
+    size_t hidden, size_t classes, const clxent_head_args *args,
+    cl_uint wait_count, const cl_event *wait_list, cl_event *done);
 
 #ifdef __cplusplus
 }

@@ -33,13 +33,13 @@ typedef enum kernel_id {
 
 /* How work is laid out on a device: one table, see tuning.c. */
 typedef struct work_shape {
-    size_t row_lanes;       /* work-items sharing one wide row */
+    size_t row_lanes;        /* work-items sharing one wide row */
     size_t min_wide_classes; /* rows at least this wide go to a group */
-    size_t min_item_rows;   /* unless there are this many: one per item */
-    size_t items_group;     /* work-group size of one-row-per-item kernels */
-    size_t groups_per_unit; /* work-groups per compute unit, at most */
-    size_t reduce_lanes;    /* work-group size of the reductions */
-    size_t reduce_parts;    /* partials of the first reduction, at most */
+    size_t min_item_rows;    /* unless there are this many: one per item */
+    size_t items_group;      /* work-group size of one-row-per-item kernels */
+    size_t groups_per_unit;  /* work-groups per compute unit, at most */
+    size_t reduce_lanes;     /* work-group size of the reductions */
+    size_t reduce_parts;     /* partials of the first reduction, at most */
 } work_shape;
 
 /* What the library asks of its device once, at open. */
@@ -106,13 +106,13 @@ struct clxent_context {
 };
 
 /* Developer tracing categories, named in CLXENT_TRACE=build,dispatch. */
-#define TRACE_BUILD 1u
+#define TRACE_BUILD    1u
 #define TRACE_DISPATCH 2u
-#define TRACE_DEVICE 4u
+#define TRACE_DEVICE   4u
 
 /* Records the error on the context, logs it and returns its status. */
-clxent_status fail(clxent_context *ctx, clxent_status status, const char *format,
-                   ...);
+clxent_status fail(clxent_context *ctx, clxent_status status,
+                   const char *format, ...);
 /* The same for a failed OpenCL call, keeping its code. */
 clxent_status fail_opencl(clxent_context *ctx, cl_int code, const char *what);
 void log_message(const clxent_context *ctx, clxent_log_level level,

@@ -5,14 +5,14 @@
 #include <string.h>
 
 /* Kernel flags, as cl/softmax.cl and cl/sigmoid.cl read them. */
-#define F_LOGITS 1u
-#define F_FOCAL 2u
-#define F_IGNORE 4u    /* softmax */
-#define F_BALANCE 4u   /* sigmoid */
-#define F_ACCURACY 8u
+#define F_LOGITS       1u
+#define F_FOCAL        2u
+#define F_IGNORE       4u /* softmax */
+#define F_BALANCE      4u /* sigmoid */
+#define F_ACCURACY     8u
 #define F_WEIGHTS_ONLY 16u
 #define F_CHECK_FINITE 32u
-#define F_PER_ELEMENT 64u
+#define F_PER_ELEMENT  64u
 #define F_HARD_TARGETS 128u
 
 /* Local words a lane of a softmax row group needs, at least the size of
@@ -20,7 +20,7 @@
 #define PASS_SHARE_WORDS 12
 
 /* Reduction numbers of cl/reduce.cl and its two finalize modes. */
-#define FINAL_LOSS 0u
+#define FINAL_LOSS        0u
 #define FINAL_DENOMINATOR 1u
 
 clxent_loss clxent_loss_defaults(clxent_loss_kind kind)
@@ -126,7 +126,8 @@ static clxent_status check_shape(clxent_context *ctx, const clxent_loss *loss,
         p->rows = shape->rows;
     p->loss_values = 1;
     if (loss->reduction == CLXENT_REDUCTION_NONE)
-        p->loss_values = p->sigmoid && loss->per_element ? p->elements : p->rows;
+        p->loss_values =
+            p->sigmoid && loss->per_element ? p->elements : p->rows;
     return CLXENT_OK;
 }
 
@@ -142,8 +143,8 @@ static clxent_status check_options(clxent_context *ctx, const clxent_loss *loss)
         return fail(ctx, CLXENT_ERROR_INVALID_LOSS, "unknown loss kind %d",
                     (int)loss->kind);
     if ((unsigned)loss->reduction >= CLXENT_REDUCTION_COUNT)
-        return fail(ctx, CLXENT_ERROR_INVALID_REDUCTION,
-                    "unknown reduction %d", (int)loss->reduction);
+        return fail(ctx, CLXENT_ERROR_INVALID_REDUCTION, "unknown reduction %d",
+                    (int)loss->reduction);
     if (!in_range(loss->label_smoothing, 0.0f, 1.0f))
         bad = "label_smoothing must be in [0, 1]";
     else if (!(loss->epsilon > 0.0f && loss->epsilon < 0.5f))
@@ -155,9 +156,11 @@ static clxent_status check_options(clxent_context *ctx, const clxent_loss *loss)
     else if (!in_range(loss->z_loss, 0.0f, INFINITY) ||
              !in_range(loss->logit_cap, 0.0f, INFINITY))
         bad = "z_loss and logit_cap must be at least 0";
-    else if (!loss->from_logits && (loss->z_loss > 0.0f || loss->logit_cap > 0.0f))
+    else if (!loss->from_logits &&
+             (loss->z_loss > 0.0f || loss->logit_cap > 0.0f))
         bad = "z_loss and logit_cap need logits (from_logits)";
-    else if (is_sigmoid(loss->kind) && (loss->z_loss > 0.0f || loss->logit_cap > 0.0f))
+    else if (is_sigmoid(loss->kind) &&
+             (loss->z_loss > 0.0f || loss->logit_cap > 0.0f))
         bad = "z_loss and logit_cap belong to the softmax family";
     else if (loss->top_k == 0)
         bad = "top_k must be at least 1";
@@ -214,11 +217,9 @@ clxent_status check_buffer(clxent_context *ctx, const clxent_buffer *b,
             CL_SUCCESS ||
         owner != ctx->cl)
         return fail(ctx, CLXENT_ERROR_INVALID_BUFFER,
-                    "%s is not a buffer of the context's OpenCL context",
-                    name);
-    if (b->offset > (size_t)-1 - count || !multiply(b->offset + count, size,
-                                                    &needed) ||
-        needed > bytes)
+                    "%s is not a buffer of the context's OpenCL context", name);
+    if (b->offset > (size_t)-1 - count ||
+        !multiply(b->offset + count, size, &needed) || needed > bytes)
         return fail(ctx, CLXENT_ERROR_BUFFER_TOO_SMALL,
                     "%s holds %zu bytes; offset %zu plus %zu values of %zu "
                     "bytes do not fit",
@@ -251,9 +252,10 @@ static clxent_status check_buffers(clxent_context *ctx, const clxent_loss *loss,
                           p->sparse ? label : value, "targets", 1)) ||
         (s = check_buffer(ctx, &a->class_weights, classes, 4, "class_weights",
                           0)) ||
-        (s = check_buffer(ctx, &a->class_alpha, classes, 4, "class_alpha", 0)) ||
-        (s = check_buffer(ctx, &a->sample_weights, p->rows, 4,
-                          "sample_weights", 0)) ||
+        (s = check_buffer(ctx, &a->class_alpha, classes, 4, "class_alpha",
+                          0)) ||
+        (s = check_buffer(ctx, &a->sample_weights, p->rows, 4, "sample_weights",
+                          0)) ||
         (s = check_buffer(ctx, &a->element_weights, p->elements, 4,
                           "element_weights", 0)) ||
         (s = check_buffer(ctx, &a->pos_weight, classes, 4, "pos_weight", 0)) ||
@@ -316,9 +318,9 @@ static clxent_status launch(clxent_context *ctx, cl_kernel kernel,
                             size_t global, size_t local, cl_uint wait_count,
                             const cl_event *wait_list, cl_event *done)
 {
-    const cl_int code = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL,
-                                               &global, &local, wait_count,
-                                               wait_list, done);
+    const cl_int code =
+        clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local,
+                               wait_count, wait_list, done);
     if (code != CL_SUCCESS)
         return fail_opencl(ctx, code, "clEnqueueNDRangeKernel");
     return CLXENT_OK;
@@ -362,7 +364,8 @@ static clxent_status launch_softmax(clxent_context *ctx, const job *j,
     const int wide = spatial == 1 && classes >= ctx->shape.min_wide_classes &&
                      j->p.rows < ctx->shape.min_item_rows;
     const int labels64 = a->label_dtype == CLXENT_I64;
-    kernel_id id = wide ? KERNEL_SOFTMAX_GROUPS_DENSE : KERNEL_SOFTMAX_ITEMS_DENSE;
+    kernel_id id =
+        wide ? KERNEL_SOFTMAX_GROUPS_DENSE : KERNEL_SOFTMAX_ITEMS_DENSE;
     if (j->p.sparse)
         id = labels64 ? (wide ? KERNEL_SOFTMAX_GROUPS_INT64
                               : KERNEL_SOFTMAX_ITEMS_INT64)
@@ -373,13 +376,13 @@ static clxent_status launch_softmax(clxent_context *ctx, const job *j,
     if (status != CLXENT_OK)
         return status;
 
-    const size_t local = wide ? group_for(ctx, kernel, ctx->shape.row_lanes)
-                              : min_size(ctx->shape.items_group,
-                                         group_for(ctx, kernel, 4096));
+    const size_t local =
+        wide ? group_for(ctx, kernel, ctx->shape.row_lanes)
+             : min_size(ctx->shape.items_group, group_for(ctx, kernel, 4096));
     const size_t most = ctx->traits.compute_units * ctx->shape.groups_per_unit;
-    const size_t global = wide ? min_size(j->p.rows, most) * local
-                               : round_up(min_size(j->p.rows, most * local),
-                                          local);
+    const size_t global =
+        wide ? min_size(j->p.rows, most) * local
+             : round_up(min_size(j->p.rows, most * local), local);
     const cl_ulong rows = j->p.rows;
     const cl_long ignore = loss->ignore_class;
     const cl_uint top_k = loss->top_k;
@@ -417,7 +420,8 @@ static clxent_status launch_softmax(clxent_context *ctx, const job *j,
         return fail_opencl(ctx, k.status, "clSetKernelArg (softmax)");
     trace(ctx, TRACE_DISPATCH, "softmax %s: %zu rows x %u classes, %zu x %zu",
           wide ? "groups" : "items", j->p.rows, classes, global / local, local);
-    return launch(ctx, kernel, global, local, j->wait_count, j->wait_list, done);
+    return launch(ctx, kernel, global, local, j->wait_count, j->wait_list,
+                  done);
 }
 
 static clxent_status launch_sigmoid(clxent_context *ctx, const job *j,
@@ -429,8 +433,8 @@ static clxent_status launch_sigmoid(clxent_context *ctx, const job *j,
     clxent_status status = get_kernel(ctx, KERNEL_SIGMOID, a->dtype, &kernel);
     if (status != CLXENT_OK)
         return status;
-    const size_t local = min_size(ctx->shape.items_group,
-                                  group_for(ctx, kernel, 4096));
+    const size_t local =
+        min_size(ctx->shape.items_group, group_for(ctx, kernel, 4096));
     const size_t most = ctx->traits.compute_units * ctx->shape.groups_per_unit;
     const size_t global = round_up(min_size(j->p.rows, most * local), local);
     const int weights_only = (flags & F_WEIGHTS_ONLY) != 0;
@@ -468,7 +472,8 @@ static clxent_status launch_sigmoid(clxent_context *ctx, const job *j,
         return fail_opencl(ctx, k.status, "clSetKernelArg (sigmoid)");
     trace(ctx, TRACE_DISPATCH, "sigmoid: %zu rows x %u outputs", j->p.rows,
           classes);
-    return launch(ctx, kernel, global, local, j->wait_count, j->wait_list, done);
+    return launch(ctx, kernel, global, local, j->wait_count, j->wait_list,
+                  done);
 }
 
 /*
@@ -479,18 +484,18 @@ static clxent_status launch_reduction(clxent_context *ctx, const job *j,
                                       cl_uint what, cl_event *done)
 {
     cl_kernel rows_kernel, final_kernel;
-    clxent_status status = get_kernel(ctx, KERNEL_REDUCE_ROWS, CLXENT_F32,
-                                      &rows_kernel);
+    clxent_status status =
+        get_kernel(ctx, KERNEL_REDUCE_ROWS, CLXENT_F32, &rows_kernel);
     if (status == CLXENT_OK)
         status = get_kernel(ctx, KERNEL_FINALIZE, CLXENT_F32, &final_kernel);
     if (status != CLXENT_OK)
         return status;
     const size_t lanes = group_for(ctx, rows_kernel, ctx->shape.reduce_lanes);
-    const size_t final_lanes = group_for(ctx, final_kernel,
-                                         ctx->shape.reduce_lanes);
+    const size_t final_lanes =
+        group_for(ctx, final_kernel, ctx->shape.reduce_lanes);
     const cl_ulong rows = j->p.rows;
-    const cl_ulong parts = min_size(ctx->shape.reduce_parts,
-                                    (j->p.rows + lanes - 1) / lanes);
+    const cl_ulong parts =
+        min_size(ctx->shape.reduce_parts, (j->p.rows + lanes - 1) / lanes);
     const int final = what == FINAL_LOSS;
     const cl_mem row_loss = j->row_loss;
     const cl_ulong row_loss_offset = j->row_loss_offset;
@@ -641,8 +646,8 @@ clxent_status clxent_enqueue(clxent_context *context, const clxent_loss *loss,
         j.wait_list = NULL;
     } else if (loss->reduction == CLXENT_REDUCTION_MEAN ||
                loss->reduction == CLXENT_REDUCTION_WEIGHTED_MEAN) {
-        const size_t values = j.p.sigmoid && loss->per_element ? j.p.elements
-                                                                : j.p.rows;
+        const size_t values =
+            j.p.sigmoid && loss->per_element ? j.p.elements : j.p.rows;
         j.host_scale /= (float)values;
     }
     if ((s = launch_family(ctx, &j, j.flags, NULL)))
@@ -657,9 +662,9 @@ clxent_status clxent_finish(clxent_context *context)
         return CLXENT_ERROR_NULL_ARGUMENT;
     cl_int code = clFinish(context->queue);
     if (code == CL_SUCCESS)
-        code = clEnqueueReadBuffer(context->queue, context->scratch.error,
-                                   CL_TRUE, 0, sizeof error, error, 0, NULL,
-                                   NULL);
+        code =
+            clEnqueueReadBuffer(context->queue, context->scratch.error, CL_TRUE,
+                                0, sizeof error, error, 0, NULL, NULL);
     if (code != CL_SUCCESS)
         return fail_opencl(context, code, "waiting for the queue");
     if (error[0] == 0)

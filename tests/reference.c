@@ -693,9 +693,9 @@ static int first_non_finite_in_row(const ref_problem *problem, size_t r,
     if (!sigmoid && is_sparse(problem->loss.kind) && label_state(problem, r))
         return label_state(problem, r) < 0 ? -1 : 0;
     for (size_t c = 0; c < classes; c++) {
-        const size_t at = sigmoid ? r * classes + c
-                                  : ((r / spatial) * classes + c) * spatial +
-                                        r % spatial;
+        const size_t at =
+            sigmoid ? r * classes + c
+                    : ((r / spatial) * classes + c) * spatial + r % spatial;
         if (sigmoid && target_is_bad(&problem->loss, problem->targets[at]))
             return -1;
         if (!isfinite(problem->predictions[at])) {

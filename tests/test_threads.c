@@ -108,8 +108,9 @@ static void *work(void *argument)
  */
 static void warm_every_kernel(void)
 {
-    const clxent_shape shapes[] = { { 3, 5, 1 }, { 3, 70, 1 }, { 40, 40, 1 },
-                                    { 3, 5, 3 } };
+    const clxent_shape shapes[] = {
+        { 3, 5, 1 }, { 3, 70, 1 }, { 40, 40, 1 }, { 3, 5, 3 }
+    };
     for (int kind = 0; kind < CLXENT_LOSS_KIND_COUNT; kind++)
         for (size_t s = 0; s < 4; s++)
             for (int variant = 0; variant < 4; variant++) {

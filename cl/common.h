@@ -191,6 +191,108 @@ typedef struct row_out {
     uint bad;
 } row_out;
 
+/* The folded values of a slice of rows, for cl/reduce.cl and for kernels
+ * that fold their own rows. Sums are compensated (Kahan) so that a
+ * long slice of small losses keeps its digits. */
+typedef struct fold {
+    float loss;
+    float loss_carry;
+    float weight;
+    float weight_carry;
+    ulong count;
+    ulong correct;
+    ulong first_bad; /* row + 1 of the first bad row, 0 when none */
+} fold;
+
+inline void kahan_add(float *sum, float *carry, float value)
+{
+    const float y = value - *carry;
+    const float t = *sum + y;
+    *carry = (t - *sum) - y;
+    *sum = t;
+}
+
+/* Tree-folds the lanes' values; lane 0 gets the result. */
+inline fold fold_group(fold f, __local float *losses, __local float *weights,
+                       __local ulong *counts, __local ulong *corrects,
+                       __local ulong *bads)
+{
+    const uint lane = get_local_id(0), lanes = get_local_size(0);
+    losses[lane] = f.loss;
+    weights[lane] = f.weight;
+    counts[lane] = f.count;
+    corrects[lane] = f.correct;
+    bads[lane] = f.first_bad;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (uint half_width = lanes / 2; half_width > 0; half_width /= 2) {
+        if (lane < half_width) {
+            const uint other = lane + half_width;
+            losses[lane] += losses[other];
+            weights[lane] += weights[other];
+            counts[lane] += counts[other];
+            corrects[lane] += corrects[other];
+            /* A zero means no bad row; otherwise the smaller row wins. */
+            if (bads[other] && (!bads[lane] || bads[other] < bads[lane]))
+                bads[lane] = bads[other];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const fold total = { losses[0], 0.0f, weights[0], 0.0f, counts[0],
+                         corrects[0], bads[0] };
+    return total;
+}
+
+#define FOLD_SCRATCH                                                          \
+    __local float *losses, __local float *weights, __local ulong *counts,     \
+        __local ulong *corrects, __local ulong *bads
+
+#define PART_ARRAYS                                                           \
+    __global float *part_loss, __global float *part_weight,                   \
+        __global ulong *part_count, __global ulong *part_correct,             \
+        __global ulong *part_bad
+
+/* Adds one row to a work-item's fold; its rows come in increasing order,
+ * so the first bad one stays. */
+inline void fold_row(fold *f, ulong row, float loss, float weight, uint count,
+                     uint correct, uint bad)
+{
+    kahan_add(&f->loss, &f->loss_carry, loss);
+    kahan_add(&f->weight, &f->weight_carry, weight);
+    f->count += count;
+    f->correct += correct;
+    if (bad && !f->first_bad)
+        f->first_bad = row + 1;
+}
+
+/* The contiguous rows [begin, end) of this work-group: the partials come
+ * in row order, so the first bad row is the first part's that has one. */
+inline ulong slice_begin(ulong rows)
+{
+    const ulong groups = get_num_groups(0);
+    return get_group_id(0) * ((rows + groups - 1) / groups);
+}
+
+inline ulong slice_end(ulong rows)
+{
+    const ulong groups = get_num_groups(0);
+    return min(rows, slice_begin(rows) + (rows + groups - 1) / groups);
+}
+
+/* Folds the group's items and stores the group's partial. Every item of
+ * the group must call it, rows or none. */
+inline void store_partial(fold f, PART_ARRAYS, FOLD_SCRATCH)
+{
+    f = fold_group(f, losses, weights, counts, corrects, bads);
+    if (get_local_id(0) != 0)
+        return;
+    const size_t group = get_group_id(0);
+    part_loss[group] = f.loss;
+    part_weight[group] = f.weight;
+    part_count[group] = f.count;
+    part_correct[group] = f.correct;
+    part_bad[group] = f.first_bad;
+}
+
 /*
  * Work-group reductions over `lanes` work-items. With one lane they are
  * the identity and touch no barrier, so a one-row-per-item kernel calls

@@ -1,6 +1,7 @@
 /*
  * Deterministic reductions of the per-row results: each work-group folds
- * a fixed, contiguous slice of rows into one partial, then one work-group
+ * a fixed, contiguous slice of rows into one partial (here, or in a main
+ * kernel that folds its own rows, cl/sigmoid.cl), then one work-group
  * folds the partials in a fixed order. No atomics, so the bits are the
  * same from run to run on a device.
  */
@@ -23,60 +24,6 @@
 #define FINAL_LOSS 0u         /* the reduced loss, counts, errors */
 #define FINAL_DENOMINATOR 1u  /* 1 / denominator for the gradient pass */
 
-/* The folded values of a slice. Sums are compensated (Kahan) so that a
- * long slice of small losses keeps its digits. */
-typedef struct fold {
-    float loss;
-    float loss_carry;
-    float weight;
-    float weight_carry;
-    ulong count;
-    ulong correct;
-    ulong first_bad; /* row + 1 of the first bad row, 0 when none */
-} fold;
-
-inline void kahan_add(float *sum, float *carry, float value)
-{
-    const float y = value - *carry;
-    const float t = *sum + y;
-    *carry = (t - *sum) - y;
-    *sum = t;
-}
-
-/* Tree-folds the lanes' values; lane 0 gets the result. */
-inline fold fold_group(fold f, __local float *losses, __local float *weights,
-                       __local ulong *counts, __local ulong *corrects,
-                       __local ulong *bads)
-{
-    const uint lane = get_local_id(0), lanes = get_local_size(0);
-    losses[lane] = f.loss;
-    weights[lane] = f.weight;
-    counts[lane] = f.count;
-    corrects[lane] = f.correct;
-    bads[lane] = f.first_bad;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint half_width = lanes / 2; half_width > 0; half_width /= 2) {
-        if (lane < half_width) {
-            const uint other = lane + half_width;
-            losses[lane] += losses[other];
-            weights[lane] += weights[other];
-            counts[lane] += counts[other];
-            corrects[lane] += corrects[other];
-            /* A zero means no bad row; otherwise the smaller row wins. */
-            if (bads[other] && (!bads[lane] || bads[other] < bads[lane]))
-                bads[lane] = bads[other];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    const fold total = { losses[0], 0.0f, weights[0], 0.0f, counts[0],
-                         corrects[0], bads[0] };
-    return total;
-}
-
-#define FOLD_SCRATCH                                                          \
-    __local float *losses, __local float *weights, __local ulong *counts,     \
-        __local ulong *corrects, __local ulong *bads
-
 /* Folds rows into one partial per work-group; also the first bad row's
  * code, found again by finalize from the row arrays. */
 __kernel void reduce_rows(__global const float *row_loss,
@@ -85,35 +32,18 @@ __kernel void reduce_rows(__global const float *row_loss,
                           __global const uint *row_count,
                           __global const uint *row_correct,
                           __global const uint *row_bad, ulong rows,
-                          __global float *part_loss,
-                          __global float *part_weight,
-                          __global ulong *part_count,
-                          __global ulong *part_correct,
-                          __global ulong *part_bad, FOLD_SCRATCH)
+                          PART_ARRAYS, FOLD_SCRATCH)
 {
-    const ulong groups = get_num_groups(0);
-    const ulong slice = (rows + groups - 1) / groups;
-    const ulong begin = get_group_id(0) * slice;
-    const ulong end = min(rows, begin + slice);
+    const ulong end = slice_end(rows);
     row_loss += row_loss_offset;
 
     fold f = { 0.0f, 0.0f, 0.0f, 0.0f, 0, 0, 0 };
-    for (ulong r = begin + get_local_id(0); r < end; r += get_local_size(0)) {
-        kahan_add(&f.loss, &f.loss_carry, row_loss[r]);
-        kahan_add(&f.weight, &f.weight_carry, row_weight[r]);
-        f.count += row_count[r];
-        f.correct += row_correct[r];
-        if (row_bad[r] && !f.first_bad)
-            f.first_bad = r + 1;
-    }
-    f = fold_group(f, losses, weights, counts, corrects, bads);
-    if (get_local_id(0) == 0) {
-        part_loss[get_group_id(0)] = f.loss;
-        part_weight[get_group_id(0)] = f.weight;
-        part_count[get_group_id(0)] = f.count;
-        part_correct[get_group_id(0)] = f.correct;
-        part_bad[get_group_id(0)] = f.first_bad;
-    }
+    for (ulong r = slice_begin(rows) + get_local_id(0); r < end;
+         r += get_local_size(0))
+        fold_row(&f, r, row_loss[r], row_weight[r], row_count[r],
+                 row_correct[r], row_bad[r]);
+    store_partial(f, part_loss, part_weight, part_count, part_correct,
+                  part_bad, losses, weights, counts, corrects, bads);
 }
 
 /*

@@ -3,7 +3,9 @@
  * focal crossentropy, elementwise over the `classes` outputs of a row,
  * with the gradient and the accuracy count in the same visit. One row per
  * work-item: a row is short (K outputs) and is validated before any of
- * its outputs is written.
+ * its outputs is written. A row's results are a few bytes against its
+ * K inputs, so each work-group folds its slice of rows into its partial
+ * itself, and the host skips reduce_rows.
  */
 #include "common.h"
 
@@ -38,8 +40,8 @@ inline floatv binary_term(floatv x, floatv y, floatv pos_weight,
     if (o->flags & F_LOGITS) {
         const floatv e = exp(-fabs(x));
         const floatv shared = log1p(e);
-        const floatv p = select(e / (1.0f + e), 1.0f / (1.0f + e),
-                                x >= 0.0f);
+        const floatv r = 1.0f / (1.0f + e);
+        const floatv p = select(e * r, r, x >= 0.0f);
         *slope = -pos_weight * y * (1.0f - p) + (1.0f - y) * p;
         return pos_weight * y * (fmax(-x, 0.0f) + shared) +
                (1.0f - y) * (fmax(x, 0.0f) + shared);
@@ -126,11 +128,9 @@ __kernel void sigmoid_rows(
     __global const float *device_scale, float host_scale,
     __global storage_t *gradient, ulong gradient_offset,
     __global float *element_loss, ulong element_loss_offset,
-    __global float *row_loss, ulong row_loss_offset,
-    __global float *row_weight, __global uint *row_count,
-    __global uint *row_correct, __global uint *row_bad, ulong rows,
-    uint classes, uint flags, float smoothing, float epsilon, float gamma,
-    float alpha, float threshold)
+    __global float *row_loss, ulong row_loss_offset, __global uint *row_bad,
+    ulong rows, uint classes, uint flags, float smoothing, float epsilon,
+    float gamma, float alpha, float threshold, PART_ARRAYS, FOLD_SCRATCH)
 {
     const sigmoid_options o = { flags, smoothing, epsilon, gamma, alpha };
     const int per_element = flags & F_PER_ELEMENT;
@@ -148,7 +148,12 @@ __kernel void sigmoid_rows(
         gradient += gradient_offset;
     if (element_loss)
         element_loss += element_loss_offset;
-    for (ulong n = get_global_id(0); n < rows; n += get_global_size(0)) {
+    if (row_loss)
+        row_loss += row_loss_offset;
+    fold f = { 0.0f, 0.0f, 0.0f, 0.0f, 0, 0, 0 };
+    const ulong end = slice_end(rows);
+    for (ulong n = slice_begin(rows) + get_local_id(0); n < end;
+         n += get_local_size(0)) {
         const size_t base = (size_t)n * classes;
         const float sample_weight = sample_weights
             ? sample_weights[sample_weights_offset + n] : 1.0f;
@@ -201,7 +206,14 @@ __kernel void sigmoid_rows(
         }
         if (flags & F_ACCURACY)
             out.correct = vector_count(correct);
-        store_row(row_loss + row_loss_offset, row_weight, row_count,
-                  row_correct, row_bad, n, out);
+        /* Row losses only as the output of NONE; the row's code for
+         * finalize's error report. */
+        if (row_loss)
+            row_loss[n] = out.loss;
+        row_bad[n] = out.bad;
+        fold_row(&f, n, out.loss, out.weight, out.count, out.correct,
+                 out.bad);
     }
+    store_partial(f, part_loss, part_weight, part_count, part_correct,
+                  part_bad, losses, weights, counts, corrects, bads);
 }

@@ -337,6 +337,7 @@ typedef struct job {
     cl_mem device_scale;
     cl_mem row_loss; /* user's loss buffer for NONE, else scratch */
     size_t row_loss_offset;
+    size_t folded_parts; /* partials the main kernel folded, 0: none */
     cl_uint wait_count;
     const cl_event *wait_list;
 } job;
@@ -424,8 +425,20 @@ static clxent_status launch_softmax(clxent_context *ctx, const job *j,
                   done);
 }
 
-static clxent_status launch_sigmoid(clxent_context *ctx, const job *j,
-                                    cl_uint flags, cl_event *done)
+static void add_fold(kernel_args *k, clxent_context *ctx, size_t lanes)
+{
+    for (int i = 0; i < ROW_ARRAYS; i++)
+        arg_mem(k, ctx->scratch.parts[i]);
+    arg_local(k, lanes * sizeof(cl_float));
+    arg_local(k, lanes * sizeof(cl_float));
+    for (int i = 0; i < 3; i++)
+        arg_local(k, lanes * sizeof(cl_ulong));
+}
+
+/* Each work-group folds its own slice of rows into one partial, so there
+ * are at most reduce_parts groups; their items stride over the slice. */
+static clxent_status launch_sigmoid(clxent_context *ctx, job *j, cl_uint flags,
+                                    cl_event *done)
 {
     const clxent_device_args *a = j->args;
     const clxent_loss *loss = j->loss;
@@ -435,11 +448,14 @@ static clxent_status launch_sigmoid(clxent_context *ctx, const job *j,
         return status;
     const size_t local =
         min_size(ctx->shape.items_group, group_for(ctx, kernel, 4096));
-    const size_t most = ctx->traits.compute_units * ctx->shape.groups_per_unit;
-    const size_t global = round_up(min_size(j->p.rows, most * local), local);
+    const size_t most =
+        min_size(ctx->traits.compute_units * ctx->shape.groups_per_unit,
+                 ctx->shape.reduce_parts);
+    const size_t groups = min_size((j->p.rows + local - 1) / local, most);
     const int weights_only = (flags & F_WEIGHTS_ONLY) != 0;
-    const int element_out = loss->reduction == CLXENT_REDUCTION_NONE &&
-                            loss->per_element && !weights_only;
+    const int none_out = loss->reduction == CLXENT_REDUCTION_NONE &&
+                         !weights_only && a->loss.mem;
+    const int element_out = none_out && loss->per_element;
     const clxent_buffer none = { NULL, 0 };
     const clxent_buffer row_loss = { j->row_loss, j->row_loss_offset };
     const cl_ulong rows = j->p.rows;
@@ -458,8 +474,8 @@ static clxent_status launch_sigmoid(clxent_context *ctx, const job *j,
     ARG(&k, j->host_scale);
     add_buffer(&k, weights_only ? &none : &a->gradient);
     add_buffer(&k, element_out ? &a->loss : &none);
-    add_buffer(&k, &row_loss);
-    add_rows(&k, ctx);
+    add_buffer(&k, none_out && !element_out ? &row_loss : &none);
+    arg_mem(&k, ctx->scratch.rows[ROW_BAD].mem);
     ARG(&k, rows);
     ARG(&k, classes);
     ARG(&k, flags);
@@ -468,17 +484,20 @@ static clxent_status launch_sigmoid(clxent_context *ctx, const job *j,
     ARG(&k, loss->gamma);
     ARG(&k, loss->alpha);
     ARG(&k, threshold);
+    add_fold(&k, ctx, local);
     if (k.status != CL_SUCCESS)
         return fail_opencl(ctx, k.status, "clSetKernelArg (sigmoid)");
-    trace(ctx, TRACE_DISPATCH, "sigmoid: %zu rows x %u outputs", j->p.rows,
-          classes);
-    return launch(ctx, kernel, global, local, j->wait_count, j->wait_list,
-                  done);
+    trace(ctx, TRACE_DISPATCH, "sigmoid: %zu rows x %u outputs, %zu x %zu",
+          j->p.rows, classes, groups, local);
+    j->folded_parts = groups;
+    return launch(ctx, kernel, groups * local, local, j->wait_count,
+                  j->wait_list, done);
 }
 
 /*
- * Folds the row arrays: into the loss, count and error outputs
- * (FINAL_LOSS), or into 1 / denominator for the gradient pass.
+ * Folds the row arrays, or the partials the main kernel folded itself:
+ * into the loss, count and error outputs (FINAL_LOSS), or into
+ * 1 / denominator for the gradient pass.
  */
 static clxent_status launch_reduction(clxent_context *ctx, const job *j,
                                       cl_uint what, cl_event *done)
@@ -494,29 +513,28 @@ static clxent_status launch_reduction(clxent_context *ctx, const job *j,
     const size_t final_lanes =
         group_for(ctx, final_kernel, ctx->shape.reduce_lanes);
     const cl_ulong rows = j->p.rows;
-    const cl_ulong parts =
-        min_size(ctx->shape.reduce_parts, (j->p.rows + lanes - 1) / lanes);
+    const cl_ulong parts = j->folded_parts
+                               ? j->folded_parts
+                               : min_size(ctx->shape.reduce_parts,
+                                          (j->p.rows + lanes - 1) / lanes);
     const int final = what == FINAL_LOSS;
     const cl_mem row_loss = j->row_loss;
     const cl_ulong row_loss_offset = j->row_loss_offset;
 
     kernel_args k = { rows_kernel, 0, CL_SUCCESS };
-    arg_mem(&k, row_loss);
-    ARG(&k, row_loss_offset);
-    for (int i = ROW_WEIGHT; i < ROW_ARRAYS; i++)
-        arg_mem(&k, ctx->scratch.rows[i].mem);
-    ARG(&k, rows);
-    for (int i = 0; i < ROW_ARRAYS; i++)
-        arg_mem(&k, ctx->scratch.parts[i]);
-    arg_local(&k, lanes * sizeof(cl_float));
-    arg_local(&k, lanes * sizeof(cl_float));
-    for (int i = 0; i < 3; i++)
-        arg_local(&k, lanes * sizeof(cl_ulong));
-    if (k.status != CL_SUCCESS)
-        return fail_opencl(ctx, k.status, "clSetKernelArg (reduce_rows)");
-    status = launch(ctx, rows_kernel, parts * lanes, lanes, 0, NULL, NULL);
-    if (status != CLXENT_OK)
-        return status;
+    if (!j->folded_parts) {
+        arg_mem(&k, row_loss);
+        ARG(&k, row_loss_offset);
+        for (int i = ROW_WEIGHT; i < ROW_ARRAYS; i++)
+            arg_mem(&k, ctx->scratch.rows[i].mem);
+        ARG(&k, rows);
+        add_fold(&k, ctx, lanes);
+        if (k.status != CL_SUCCESS)
+            return fail_opencl(ctx, k.status, "clSetKernelArg (reduce_rows)");
+        status = launch(ctx, rows_kernel, parts * lanes, lanes, 0, NULL, NULL);
+        if (status != CLXENT_OK)
+            return status;
+    }
 
     const clxent_device_args *a = j->args;
     const clxent_buffer none = { NULL, 0 };
@@ -593,8 +611,8 @@ static int needs_denominator_pass(const clxent_loss *loss, const plan *p,
     return 0;
 }
 
-static clxent_status launch_family(clxent_context *ctx, const job *j,
-                                   cl_uint flags, cl_event *done)
+static clxent_status launch_family(clxent_context *ctx, job *j, cl_uint flags,
+                                   cl_event *done)
 {
     if (j->p.sigmoid)
         return launch_sigmoid(ctx, j, flags, done);
@@ -628,6 +646,7 @@ clxent_status clxent_enqueue(clxent_context *context, const clxent_loss *loss,
     j.device_scale = NULL;
     j.row_loss = ctx->scratch.rows[ROW_LOSS].mem;
     j.row_loss_offset = 0;
+    j.folded_parts = 0;
     j.wait_count = wait_count;
     j.wait_list = wait_list;
     /* With NONE the row losses are the output itself, except for per

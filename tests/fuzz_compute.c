@@ -16,10 +16,11 @@
  *     both report the same error;
  *   - with only ordinary values, and both OK: losses, gradient and the
  *     correct count under the tolerances of support.h (tolerance.h),
- *     except that the gradient's absolute floor is never below 1e-7:
- *     a gradient that is exactly 0 in float64 (equal logits under full
- *     smoothing, a saturated focal row) is a difference of terms of
- *     size up to 1 that float resolves to about 1e-7;
+ *     except that the gradient's absolute floor is never below 1e-6:
+ *     a float log-probability carries an error of about 6e-8 times
+ *     (|x - max| + log C), which the gradient's terms (weights and
+ *     upstream values up to a few) carry into an absolute error of
+ *     some 1e-7 where float64 has exactly 0;
  *   - with any special float value: the status only, since float and
  *     float64 may overflow, underflow or flush at different points.
  * A disagreement prints the problem and aborts, so libFuzzer keeps it.
@@ -349,7 +350,7 @@ static void compare_values(const problem *p, const answer *a, const outcome *o)
     for (size_t i = 0; p->gradient && i < p->values; i++)
         largest = fmax(largest, fabs(a->gradient[i]));
     for (size_t i = 0; p->gradient && i < p->values; i++)
-        if (!agrees(o->gradient[i], a->gradient[i], 1e-6 * fmax(largest, 1e-1),
+        if (!agrees(o->gradient[i], a->gradient[i], 1e-6 * fmax(largest, 1.0),
                     relative))
             disagree(p, "gradient", i, o->gradient[i], a->gradient[i]);
     if (p->accuracy && o->correct != a->result.correct)

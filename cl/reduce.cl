@@ -93,7 +93,7 @@ __kernel void finalize(__global const float *part_loss,
                        __global const ulong *part_correct,
                        __global const ulong *part_bad, ulong parts,
                        uint reduction, uint what, uint empty_is_nan,
-                       float loss_divisor, __global float *loss,
+                       __global float *loss,
                        ulong loss_offset, __global ulong *correct,
                        ulong correct_offset, __global float *scale,
                        __global long *error, __global const uint *row_bad,
@@ -125,7 +125,7 @@ __kernel void finalize(__global const float *part_loss,
     }
     if (loss && reduction != REDUCE_NONE)
         loss[loss_offset] = denominator != 0.0f
-                                ? f.loss / loss_divisor / denominator
+                                ? f.loss / denominator
                                 : empty;
     if (correct)
         correct[correct_offset] = f.correct;

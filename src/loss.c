@@ -540,7 +540,6 @@ static clxent_status launch_reduction(clxent_context *ctx, const job *j,
     const clxent_buffer none = { NULL, 0 };
     const cl_uint reduction = j->loss->reduction;
     const cl_uint empty_is_nan = j->loss->empty_mean_is_nan != 0;
-    const float divisor = 1.0f;
     const cl_uint classes = (cl_uint)j->shape->classes;
     const cl_uint spatial = j->shape->spatial ? (cl_uint)j->shape->spatial : 1;
     const cl_uint elementwise = j->p.sigmoid;
@@ -551,7 +550,6 @@ static clxent_status launch_reduction(clxent_context *ctx, const job *j,
     ARG(&k, reduction);
     ARG(&k, what);
     ARG(&k, empty_is_nan);
-    ARG(&k, divisor);
     add_buffer(&k, final ? &a->loss : &none);
     add_buffer(&k, final ? &a->correct : &none);
     arg_mem(&k, ctx->scratch.scale);

@@ -563,7 +563,6 @@ static clxent_status shift_error(clxent_context *ctx, const head_job *j,
                                  cl_uint snapshot, size_t first)
 {
     cl_kernel kernel;
-    const size_t one = 1;
     const cl_ulong first_row = first, first_element = first * j->classes;
     clxent_status s =
         get_kernel(ctx, KERNEL_HEAD_SHIFT_ERROR, CLXENT_F32, &kernel);
@@ -577,11 +576,7 @@ static clxent_status shift_error(clxent_context *ctx, const head_job *j,
     ARG(&k, first_element);
     if (k.status != CL_SUCCESS)
         return fail_opencl(ctx, k.status, "clSetKernelArg (head_shift_error)");
-    const cl_int code = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL,
-                                               &one, &one, 0, NULL, NULL);
-    if (code != CL_SUCCESS)
-        return fail_opencl(ctx, code, "clEnqueueNDRangeKernel (head)");
-    return CLXENT_OK;
+    return launch(ctx, kernel, 1, 1, 0, NULL, NULL);
 }
 
 /* Folds the chunks' loss sums and correct counts into the outputs. */
@@ -592,7 +587,6 @@ static clxent_status totals(clxent_context *ctx, const head_job *j)
     const clxent_buffer absent = { NULL, 0 };
     const clxent_buffer *loss = none ? &absent : &a->loss;
     const cl_ulong chunks = j->chunks;
-    const size_t one = 1;
     cl_kernel kernel;
     if (!loss->mem && !a->correct.mem)
         return CLXENT_OK;
@@ -612,11 +606,7 @@ static clxent_status totals(clxent_context *ctx, const head_job *j)
     ARG(&k, correct_offset);
     if (k.status != CL_SUCCESS)
         return fail_opencl(ctx, k.status, "clSetKernelArg (head_totals)");
-    const cl_int code = clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL,
-                                               &one, &one, 0, NULL, NULL);
-    if (code != CL_SUCCESS)
-        return fail_opencl(ctx, code, "clEnqueueNDRangeKernel (head)");
-    return CLXENT_OK;
+    return launch(ctx, kernel, 1, 1, 0, NULL, NULL);
 }
 
 /* Runs `step` of every block of classes of the chunk `t` describes. */

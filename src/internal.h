@@ -157,6 +157,11 @@ clxent_status check_request(clxent_context *ctx, const clxent_loss *loss,
                             const clxent_shape *shape, clxent_dtype dtype,
                             clxent_dtype label_dtype, plan *p);
 size_t dtype_size(clxent_dtype dtype);
+
+/* Enqueues a 1-D kernel on the context's queue (loss.c). */
+clxent_status launch(clxent_context *ctx, cl_kernel kernel, size_t global,
+                     size_t local, cl_uint wait_count,
+                     const cl_event *wait_list, cl_event *done);
 /* A buffer of `count` values of `size` bytes from its offset on; absent
  * is fine unless `required`. */
 clxent_status check_buffer(clxent_context *ctx, const clxent_buffer *b,

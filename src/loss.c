@@ -314,9 +314,9 @@ static size_t group_for(clxent_context *ctx, cl_kernel kernel, size_t wanted)
     return lanes;
 }
 
-static clxent_status launch(clxent_context *ctx, cl_kernel kernel,
-                            size_t global, size_t local, cl_uint wait_count,
-                            const cl_event *wait_list, cl_event *done)
+clxent_status launch(clxent_context *ctx, cl_kernel kernel, size_t global,
+                     size_t local, cl_uint wait_count,
+                     const cl_event *wait_list, cl_event *done)
 {
     const cl_int code =
         clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local,

@@ -57,6 +57,15 @@ typedef int16 intv;
 #define STOREV(p, i, v) vstore16((v), 0, (p) + (i))
 #endif
 
+/* Asks for the cache line at p ahead of its use, where the host asked
+ * for it (CPU devices) and the compiler is clang (POCL, Intel); nothing
+ * elsewhere. A prefetch never faults, so p may be past the buffer. */
+#if defined(PREFETCH_ROWS) && defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)0)
+#endif
+
 /* Chunks of VECTOR_WIDTH classes from c on, padded with zeros past
  * `classes`, and the horizontal folds of a vector. */
 inline intv lane_index(void)
@@ -141,6 +150,59 @@ inline uint vector_count(intv counts)
     const int4 b = a.lo + a.hi;
     const int2 c = b.lo + b.hi;
     return (uint)(c.x + c.y);
+}
+
+/*
+ * exp and log1p on the ranges the vector rows need, in plain arithmetic
+ * that any compiler keeps in vector registers. POCL's library versions
+ * cost 2 to 4 times more on a CPU and bound the rows (README,
+ * performance log 9). The polynomials are least-squares fits made for
+ * clxent (minimax-weighted, on Chebyshev nodes); tests/cl_math.c checks
+ * both on each device against the float64 libm over their ranges.
+ */
+
+/* exp(x) for x <= 0, within 1.01 ulp. Results below FLT_MIN are 0; NaN
+ * fails the compare, so it is neither clamped nor zeroed and stays NaN.
+ * Round x / ln 2 to n with the 1.5 * 2^23 shifter, take r = x - n ln 2
+ * in two parts, e^r = 1 + r + r^2 q(r) on |r| <= ln 2 / 2, and 2^n from
+ * the shifter's low bits put in the exponent field. */
+inline floatv exp_nonpositive(floatv x)
+{
+    const floatv shifter = (floatv)(12582912.0f);
+    const intv tiny = x < -87.33654f; /* ln FLT_MIN */
+    const floatv t = fma(select(x, (floatv)(-87.33654f), tiny),
+                         (floatv)(1.44269504088896341f), shifter);
+    const floatv n = t - shifter;
+    floatv r = fma(n, (floatv)(-0.693145751953125f), x);
+    r = fma(n, (floatv)(-1.428606765330187045e-06f), r);
+    floatv q = (floatv)(0.0013814611593261361f);
+    q = fma(q, r, (floatv)(0.008368710055947304f));
+    q = fma(q, r, (floatv)(0.04166838899254799f));
+    q = fma(q, r, (floatv)(0.1666652113199234f));
+    q = fma(q, r, (floatv)(0.4999999403953552f));
+    const floatv e_r = fma(q, r * r, r) + 1.0f;
+    const floatv two_n = as_float16((as_int16(t) + 127) << 23);
+    return select(e_r * two_n, (floatv)(0.0f), tiny);
+}
+
+/* log1p(u) for u in [0, 1], within 2.3 ulp (2.2 seen). Above sqrt 2 - 1,
+ * log1p(u) = ln 2 + log1p((u - 1) / 2), so f stays in
+ * [sqrt 1/2 - 1, sqrt 2 - 1], where log1p(f) = f - f^2 / 2 + f^3 q(f). */
+inline floatv log1p_unit(floatv u)
+{
+    const intv upper = u > 0.41421356f;
+    const floatv f = select(u, (u - 1.0f) * 0.5f, upper);
+    floatv q = (floatv)(0.08700393885374069f);
+    q = fma(q, f, (floatv)(-0.14267480373382568f));
+    q = fma(q, f, (floatv)(0.14914777874946594f));
+    q = fma(q, f, (floatv)(-0.1657758504152298f));
+    q = fma(q, f, (floatv)(0.19963063299655914f));
+    q = fma(q, f, (floatv)(-0.2500133812427521f));
+    q = fma(q, f, (floatv)(0.3333390951156616f));
+    const floatv f2 = f * f;
+    const floatv k = select((floatv)(0.0f), (floatv)(0.693147180559945f),
+                            upper);
+    return k + fma(f2 * f, q, fma((floatv)(-0.5f), f2, f));
 }
 
 /* base^exponent; the focal exponents 1 and 2 (Keras's default) exactly. */

@@ -38,8 +38,8 @@ inline floatv binary_term(floatv x, floatv y, floatv pos_weight,
                           const sigmoid_options *o, floatv *slope)
 {
     if (o->flags & F_LOGITS) {
-        const floatv e = exp(-fabs(x));
-        const floatv shared = log1p(e);
+        const floatv e = exp_nonpositive(-fabs(x));
+        const floatv shared = log1p_unit(e);
         const floatv r = 1.0f / (1.0f + e);
         const floatv p = select(e * r, r, x >= 0.0f);
         *slope = -pos_weight * y * (1.0f - p) + (1.0f - y) * p;
@@ -57,7 +57,7 @@ inline floatv binary_term(floatv x, floatv y, floatv pos_weight,
 
 inline floatv sigmoid(floatv v)
 {
-    const floatv e = exp(-fabs(v));
+    const floatv e = exp_nonpositive(-fabs(v));
     return select(e / (1.0f + e), 1.0f / (1.0f + e), v >= 0.0f);
 }
 

@@ -9,11 +9,12 @@
  * read neighbouring addresses) and one row per work-group (`_groups`,
  * whose lanes stride over the classes of a wide row).
  *
- * A row is visited up to four times; every visit after the first finds
- * it in cache when it fits. Logits: (A) online max and sum of exp with
- * the target sums, (rank) the top-k count, (B) the focal sums, (C) the
- * gradient. Probabilities: (A) the row sum, (B) loss and the
- * renormalisation sum, (C) the gradient.
+ * A row is visited up to five times; every visit after the first finds
+ * it in cache when it fits. Logits: (A) the max and sum of exp with the
+ * target sums (online in one visit on scalar rows, a max visit then a
+ * sums visit on vector rows), (rank) the top-k count, (B) the focal
+ * sums, (C) the gradient. Probabilities: (A) the row sum, (B) loss and
+ * the renormalisation sum, (C) the gradient.
  */
 #include "common.h"
 
@@ -453,12 +454,59 @@ inline int in_span(target_span span, uint c)
     return c >= span.first && c <= span.last;
 }
 
+/* The lanes' sums of pass A on a vector row. */
+typedef struct vector_sums {
+    floatv exp_sum, class_mass, class_dot, target_mass, target_dot;
+    floatv best;     /* dense targets: largest target of each lane */
+    intv best_class; /* and its class */
+} vector_sums;
+
+/*
+ * Adds the chunk at class c, v - max in `d`, to the sums; `live` masks
+ * the padding of a short last chunk. Called once with every lane live
+ * for the whole chunks, where the masks fold away, and once for the tail.
+ */
+__attribute__((always_inline)) inline void
+sum_chunk(vector_sums *s, const softmax_row *row, uint c,
+                      floatv d, intv live, const softmax_options *o,
+                      target_span *span)
+{
+    const floatv zero = (floatv)(0.0f);
+    const floatv w = weights_of(row->class_weights, c, o->classes, 1.0f);
+    s->exp_sum += select(zero, exp_nonpositive(d), live);
+    /* The class sums only matter under label smoothing. */
+    if (o->smoothing != 0.0f) {
+        s->class_mass += select(zero, w, live);
+        s->class_dot += select(zero, w * d, live);
+    }
+    if (!row->targets)
+        return;
+    const floatv y = chunk_of(row->targets, c, o->classes);
+    if (any(live & (y != 0.0f))) {
+        span->first = min(span->first, c);
+        span->last = max(span->last, c);
+    }
+    s->target_mass += select(zero, w * y, live);
+    s->target_dot += select(zero, w * y * d, live);
+    const intv better = live & (y > s->best);
+    s->best = select(s->best, y, better);
+    s->best_class = select(s->best_class, (int)c + lane_index(), better);
+}
+
+/*
+ * Pass A on a vector row in two reads: the row's max with no horizontal
+ * step inside the loop, then the sums below it, so nothing is rescaled.
+ * The second read finds the row in cache (L1 for a thousand classes).
+ */
 inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
                              int active, target_span *span)
 {
     pass_a a = { -INFINITY, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, -INFINITY,
                  UINT_MAX, UINT_MAX };
     const uint classes = o->classes;
+    const uint whole = classes & ~(VECTOR_WIDTH - 1u);
+    const int check = o->flags & F_CHECK_FINITE;
+    const intv all_live = (intv)(-1);
     span->first = UINT_MAX;
     span->last = 0;
     if (!active)
@@ -470,67 +518,56 @@ inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
         span->first = span->last = (uint)row->label & ~(VECTOR_WIDTH - 1u);
     }
 
-    /* One read of the row: the online softmax with one running max for
-     * the whole row, raised once per chunk that beats it (a uniform
-     * branch, rare after the first chunks), so the sums below it are
-     * rescaled per chunk, not per element. */
-    /* The class sums only matter under label smoothing. */
-    const int smoothing = o->smoothing != 0.0f;
-    float running = -INFINITY;
-    intv finite = (intv)(-1);
-    floatv exp_sum = 0.0f, class_mass = 0.0f, class_dot = 0.0f;
-    floatv target_mass = 0.0f, target_dot = 0.0f;
-    floatv best = (floatv)(-INFINITY);
-    intv best_class = (intv)(INT_MAX);
-    for (uint c = 0; c < classes; c += VECTOR_WIDTH) {
-        const intv live = live_lanes(classes - c);
-        const floatv zero = (floatv)(0.0f);
-        const floatv x = chunk_of(row->x, c, classes);
-        finite &= isfinite(x);
+    /* The max; select(top, v, v > top) skips NaN as fmax does, in one
+     * instruction where fmax takes three. */
+    intv finite = all_live;
+    floatv top = (floatv)(-INFINITY);
+    for (uint c = 0; c < whole; c += VECTOR_WIDTH) {
+        /* The next row of this thread: the next work-item's. */
+        PREFETCH(row->x + classes + c);
+        const floatv x = LOADV(row->x, c);
+        if (check)
+            finite &= isfinite(x);
         const floatv v = vector_capped(x, o);
-        const float top = max_of(select((floatv)(-INFINITY), v, live));
-        if (top > running) {
-            if (running != -INFINITY) {
-                const float shift = top - running;
-                exp_sum *= exp(-shift);
-                class_dot -= class_mass * shift;
-                target_dot -= target_mass * shift;
-            }
-            running = top;
-        }
-        const floatv d = v - running;
-        const floatv w = weights_of(row->class_weights, c, classes, 1.0f);
-        exp_sum += select(zero, exp(d), live);
-        if (smoothing) {
-            class_mass += select(zero, w, live);
-            class_dot += select(zero, w * d, live);
-        }
-        if (!row->targets)
-            continue;
-        const floatv y = chunk_of(row->targets, c, classes);
-        if (any(live & (y != 0.0f))) {
-            span->first = min(span->first, c);
-            span->last = max(span->last, c);
-        }
-        target_mass += select(zero, w * y, live);
-        target_dot += select(zero, w * y * d, live);
-        const intv better = live & (y > best);
-        best = select(best, y, better);
-        best_class = select(best_class, (int)c + lane_index(), better);
+        top = select(top, v, v > top);
     }
-    if ((o->flags & F_CHECK_FINITE) && !all(finite))
+    const intv tail_live = live_lanes(classes - whole);
+    const floatv x_tail = whole < classes
+        ? storage_tail(row->x + whole, classes - whole) : (floatv)(0.0f);
+    if (whole < classes) {
+        finite &= isfinite(x_tail);
+        const floatv v = vector_capped(x_tail, o);
+        top = select(top, v, tail_live & (v > top));
+    }
+    if (check && !all(finite))
         a.first_bad = first_non_finite(row, o);
-    a.max = running;
-    a.exp_sum = sum_of(exp_sum);
-    a.class_mass = sum_of(class_mass);
-    a.class_dot = sum_of(class_dot);
+    a.max = max_of(top);
+
+    vector_sums s = { 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, -INFINITY, INT_MAX };
+    /* Sparse labels with no smoothing, class weights or cap need only the
+     * exp sum: a loop of its own, which compilers do not derive from the
+     * general one (its uniform tests stay inside the loop), and half the
+     * instructions of it. */
+    const int exp_sum_only = !row->targets && o->smoothing == 0.0f &&
+                             !row->class_weights && !(o->cap > 0.0f);
+    for (uint c = 0; exp_sum_only && c < whole; c += VECTOR_WIDTH)
+        s.exp_sum += exp_nonpositive(LOADV(row->x, c) - a.max);
+    for (uint c = 0; !exp_sum_only && c < whole; c += VECTOR_WIDTH)
+        sum_chunk(&s, row, c, vector_capped(LOADV(row->x, c), o) - a.max,
+                  all_live, o, span);
+    if (whole < classes)
+        sum_chunk(&s, row, whole, vector_capped(x_tail, o) - a.max,
+                  tail_live, o, span);
+    a.exp_sum = sum_of(s.exp_sum);
+    a.class_mass = sum_of(s.class_mass);
+    a.class_dot = sum_of(s.class_dot);
     if (row->targets) {
-        a.target_mass = sum_of(target_mass);
-        a.target_dot = sum_of(target_dot);
-        a.best_target = max_of(best);
+        a.target_mass = sum_of(s.target_mass);
+        a.target_dot = sum_of(s.target_dot);
+        a.best_target = max_of(s.best);
         /* The first class among the lanes that hold the largest target. */
-        const int first = min_of(select((intv)(INT_MAX), best_class,
-                                        best == a.best_target));
+        const int first = min_of(select((intv)(INT_MAX), s.best_class,
+                                        s.best == a.best_target));
         a.best_class = first == INT_MAX ? UINT_MAX : (uint)first;
     } else {
         const float w = row->class_weights ? row->class_weights[row->label]
@@ -576,7 +613,8 @@ inline pass_b vector_visit_b(const softmax_row *row, pass_a a, uint truth,
         floatv h;
         const floatv x = chunk_of(row->x, c, classes);
         const floatv log_p = (vector_capped(x, o) - a.max) - log_sum;
-        const floatv term = vector_focal(k, log_p, exp(log_p), o->gamma, &h);
+        const floatv term = vector_focal(k, log_p, exp_nonpositive(log_p),
+                                          o->gamma, &h);
         const floatv y_loss = term - loss_carry, y_dot = h - dot_carry;
         const floatv t_loss = loss + y_loss, t_dot = dot + y_dot;
         loss_carry = (t_loss - loss) - y_loss;
@@ -601,13 +639,29 @@ inline void vector_gradient(const softmax_row *row, pass_a a, pass_b b,
     const int focal = o->flags & F_FOCAL;
     const float h_sum = focal ? b.dot : -smoothed_mass(a, o);
     const float p_scale = 2.0f * o->z_loss * lse - h_sum;
+    const uint whole = classes & ~(VECTOR_WIDTH - 1u);
+    /* Without focal terms or a cap, a whole chunk outside the target span
+     * is p times one number: a loop of its own (as in pass A), and the
+     * general loop below visits only the span and the tail. Neither
+     * writes a chunk that the other still reads, so the gradient may
+     * overwrite the logits. */
+    const int plain = active && !focal && !(o->cap > 0.0f);
+    const float p_times = p_scale * grad_scale;
+    for (uint c = 0; plain && c < whole; c += VECTOR_WIDTH) {
+        if (in_span(span, c))
+            continue;
+        const floatv log_p = (LOADV(row->x, c) - a.max) - log_sum;
+        STOREV(row->gradient, c, exp_nonpositive(log_p) * p_times);
+    }
     for (uint c = 0; c < classes; c += VECTOR_WIDTH) {
+        if (plain && c < whole && !in_span(span, c))
+            continue;
         floatv d = (floatv)(0.0f);
         if (active) {
             const floatv x = chunk_of(row->x, c, classes);
             const floatv v = vector_capped(x, o);
             const floatv log_p = (v - a.max) - log_sum;
-            const floatv p = exp(log_p);
+            const floatv p = exp_nonpositive(log_p);
             floatv h = (floatv)(0.0f);
             if (in_span(span, c)) {
                 const floatv y = vector_smoothed(vector_target(row, c, o), o);

@@ -40,6 +40,7 @@ typedef struct work_shape {
     size_t groups_per_unit;  /* work-groups per compute unit, at most */
     size_t reduce_lanes;     /* work-group size of the reductions */
     size_t reduce_parts;     /* partials of the first reduction, at most */
+    int prefetch_rows;       /* vector rows ask for the next row's lines */
 } work_shape;
 
 /* What the library asks of its device once, at open. */

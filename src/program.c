@@ -82,10 +82,12 @@ static clxent_status build_program(clxent_context *ctx, program_family family,
     cl_int code = CL_SUCCESS;
     const char *source = family_sources[family];
     snprintf(options, sizeof options,
-             "-cl-std=CL1.2 %s -DSTATUS_INVALID_LABEL=%d "
+             "-cl-std=CL1.2 %s%s -DSTATUS_INVALID_LABEL=%d "
              "-DSTATUS_INVALID_TARGET=%d -DSTATUS_NON_FINITE_INPUT=%d",
-             storage_define(dtype), CLXENT_ERROR_INVALID_LABEL,
-             CLXENT_ERROR_INVALID_TARGET, CLXENT_ERROR_NON_FINITE_INPUT);
+             storage_define(dtype),
+             ctx->shape.prefetch_rows ? " -DPREFETCH_ROWS" : "",
+             CLXENT_ERROR_INVALID_LABEL, CLXENT_ERROR_INVALID_TARGET,
+             CLXENT_ERROR_NON_FINITE_INPUT);
     trace(ctx, TRACE_BUILD, "building %s with %s", family_names[family],
           options);
 

@@ -20,6 +20,10 @@ static const work_shape cpu_shape = {
     .groups_per_unit = 256,
     .reduce_lanes = 64,
     .reduce_parts = 256,
+    /* A row of a thousand floats spans pages, and the hardware
+     * prefetcher stops at each page: rows read 10-25% faster when the
+     * max pass asks for the next row (README, performance log 11). */
+    .prefetch_rows = 1,
 };
 
 static const work_shape gpu_shape = {

@@ -1,0 +1,202 @@
+/*
+ * The kernels' own exp and log1p (cl/common.h: exp_nonpositive and
+ * log1p_unit) against the float64 libm, on the device, over their whole
+ * ranges: every 61st float of each range plus the edges and the special
+ * values.
+ *
+ *   cl_math FOLDER
+ *
+ * FOLDER holds common.h. Exits 0 when both stay within their bounds, 1
+ * with the worst cases otherwise, 77 (a skip) when there is no OpenCL
+ * device.
+ */
+#include <clxent.h>
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The bounds the functions are documented with, in units in the last
+ * place of the float result. */
+#define EXP_ULPS   1.5
+#define LOG1P_ULPS 3.0
+#define STRIDE     61u
+
+static const char *kernel_source =
+    "#include \"common.h\"\n"
+    "__kernel void apply(__global const float *in, __global float *out,\n"
+    "                    int which)\n"
+    "{\n"
+    "    const size_t i = get_global_id(0) * VECTOR_WIDTH;\n"
+    "    const floatv x = vload16(0, in + i);\n"
+    "    vstore16(which ? log1p_unit(x) : exp_nonpositive(x), 0, out + i);\n"
+    "}\n";
+
+static float from_bits(uint32_t bits)
+{
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+static uint32_t to_bits(float value)
+{
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    return bits;
+}
+
+/* Inputs: `specials`, then every STRIDE-th float from lo to hi (by bit
+ * pattern, both of one sign), padded to a whole number of vectors with
+ * the last one. */
+static float *make_inputs(float lo, float hi, const float *specials,
+                          size_t special_count, size_t *count)
+{
+    uint32_t a = to_bits(lo), b = to_bits(hi);
+    if (a > b) {
+        uint32_t t = a;
+        a = b;
+        b = t;
+    }
+    size_t n = special_count + (b - a) / STRIDE + 2;
+    n = (n + 15) / 16 * 16;
+    float *in = malloc(n * sizeof *in);
+    if (!in)
+        return NULL;
+    size_t k = 0;
+    for (; k < special_count; k++)
+        in[k] = specials[k];
+    for (uint32_t bits = a; bits <= b - STRIDE && k < n; bits += STRIDE)
+        in[k++] = from_bits(bits);
+    while (k < n)
+        in[k++] = hi;
+    *count = n;
+    return in;
+}
+
+static double ulp_of(double want)
+{
+    const float w = fabsf((float)want);
+    return (double)nextafterf(w, INFINITY) - (double)w;
+}
+
+/* The error of `got` in ulps of `want`, or HUGE_VAL where a special value
+ * is wrong. exp below FLT_MIN may give 0 (documented). */
+static double error_ulps(double want, float got, int exp_rule)
+{
+    if (isnan(want))
+        return isnan(got) ? 0.0 : HUGE_VAL;
+    if (isnan(got) || isinf(got))
+        return HUGE_VAL;
+    if (exp_rule && want < FLT_MIN)
+        return got == 0.0f || fabs(got - want) <= ulp_of(want) ? 0.0 : HUGE_VAL;
+    return fabs((double)got - want) / ulp_of(want);
+}
+
+static int run(cl_context context, cl_command_queue queue, cl_kernel kernel,
+               int which, const float *in, size_t n, float *out)
+{
+    cl_int code = CL_SUCCESS;
+    const size_t bytes = n * sizeof *in, items = n / 16;
+    cl_mem a = clCreateBuffer(context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                              bytes, (void *)in, &code);
+    cl_mem b = clCreateBuffer(context, CL_MEM_WRITE_ONLY, bytes, NULL, &code);
+    if (code == CL_SUCCESS) {
+        clSetKernelArg(kernel, 0, sizeof a, &a);
+        clSetKernelArg(kernel, 1, sizeof b, &b);
+        clSetKernelArg(kernel, 2, sizeof which, &which);
+        code = clEnqueueNDRangeKernel(queue, kernel, 1, NULL, &items, NULL, 0,
+                                      NULL, NULL);
+    }
+    if (code == CL_SUCCESS)
+        code = clEnqueueReadBuffer(queue, b, CL_TRUE, 0, bytes, out, 0, NULL,
+                                   NULL);
+    clReleaseMemObject(a);
+    clReleaseMemObject(b);
+    return code == CL_SUCCESS;
+}
+
+/* Checks one function; prints its worst error. Returns 1 when it holds. */
+static int check(cl_context context, cl_command_queue queue, cl_kernel kernel,
+                 int which)
+{
+    static const float exp_specials[] = {
+        0.0f,   -0.0f,      -FLT_MIN,  -1e-30f, -1e-7f,  -0.34657359f, -1.0f,
+        -87.3f, -87.33654f, -87.3366f, -88.0f,  -100.0f, -INFINITY,    NAN,
+    };
+    static const float log1p_specials[] = {
+        0.0f,        FLT_MIN,     1e-40f,      1e-30f, 1e-8f, 1e-4f, 0.25f,
+        0.41421354f, 0.41421356f, 0.41421358f, 0.5f,   1.0f,  NAN,
+    };
+    const char *name = which ? "log1p_unit" : "exp_nonpositive";
+    const float *specials = which ? log1p_specials : exp_specials;
+    const size_t special_count = which ? sizeof log1p_specials / sizeof(float)
+                                       : sizeof exp_specials / sizeof(float);
+    const double bound = which ? LOG1P_ULPS : EXP_ULPS;
+    size_t n = 0;
+    float *in = which ? make_inputs(0.0f, 1.0f, specials, special_count, &n)
+                      : make_inputs(-88.0f, -0.0f, specials, special_count, &n);
+    float *out = in ? malloc(n * sizeof *out) : NULL;
+    int ok = out && run(context, queue, kernel, which, in, n, out);
+    double worst = 0.0;
+    float worst_at = 0.0f;
+    for (size_t i = 0; ok && i < n; i++) {
+        const double want = which ? log1p((double)in[i]) : exp((double)in[i]);
+        const double e = error_ulps(want, out[i], !which);
+        if (e > worst || isnan(e)) {
+            worst = e;
+            worst_at = in[i];
+        }
+    }
+    if (ok)
+        printf("%s: %zu inputs, worst %.3f ulp at %.9g (bound %.1f)\n", name, n,
+               worst, worst_at, bound);
+    else
+        fprintf(stderr, "%s: could not run\n", name);
+    free(in);
+    free(out);
+    return ok && worst <= bound;
+}
+
+int main(int argc, char **argv)
+{
+    clxent_device_entry entry;
+    size_t count = 0;
+    cl_int code = CL_SUCCESS;
+    char options[4096], log[16384] = "";
+    if (argc != 2) {
+        fprintf(stderr, "usage: cl_math FOLDER\n");
+        return 2;
+    }
+    if (clxent_find_devices(getenv("CLXENT_DEVICE"), &entry, 1, &count) !=
+        CLXENT_OK)
+        return 77;
+    cl_context context =
+        clCreateContext(NULL, 1, &entry.device, NULL, NULL, &code);
+    if (code != CL_SUCCESS)
+        return 1;
+    cl_command_queue queue =
+        clCreateCommandQueue(context, entry.device, 0, &code);
+    cl_program program =
+        clCreateProgramWithSource(context, 1, &kernel_source, NULL, &code);
+    snprintf(options, sizeof options, "-cl-std=CL1.2 -I %s", argv[1]);
+    if (code == CL_SUCCESS)
+        code = clBuildProgram(program, 1, &entry.device, options, NULL, NULL);
+    if (code != CL_SUCCESS) {
+        clGetProgramBuildInfo(program, entry.device, CL_PROGRAM_BUILD_LOG,
+                              sizeof log - 1, log, NULL);
+        fprintf(stderr, "build failed (%d)\n%s\n", (int)code, log);
+        return 1;
+    }
+    cl_kernel kernel = clCreateKernel(program, "apply", &code);
+    const int ok = code == CL_SUCCESS && check(context, queue, kernel, 0) &
+                                             check(context, queue, kernel, 1);
+    clReleaseKernel(kernel);
+    clReleaseProgram(program);
+    clReleaseCommandQueue(queue);
+    clReleaseContext(context);
+    return ok ? 0 : 1;
+}

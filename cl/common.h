@@ -62,8 +62,10 @@ typedef int16 intv;
  * elsewhere. A prefetch never faults, so p may be past the buffer. */
 #if defined(PREFETCH_ROWS) && defined(__clang__)
 #define PREFETCH(p) __builtin_prefetch(p)
+#define PREFETCH_WRITE(p) __builtin_prefetch((p), 1)
 #else
 #define PREFETCH(p) ((void)0)
+#define PREFETCH_WRITE(p) ((void)0)
 #endif
 
 /* Chunks of VECTOR_WIDTH classes from c on, padded with zeros past

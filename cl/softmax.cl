@@ -523,8 +523,6 @@ inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
     intv finite = all_live;
     floatv top = (floatv)(-INFINITY);
     for (uint c = 0; c < whole; c += VECTOR_WIDTH) {
-        /* The next row of this thread: the next work-item's. */
-        PREFETCH(row->x + classes + c);
         const floatv x = LOADV(row->x, c);
         if (check)
             finite &= isfinite(x);
@@ -550,11 +548,19 @@ inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
      * instructions of it. */
     const int exp_sum_only = !row->targets && o->smoothing == 0.0f &&
                              !row->class_weights && !(o->cap > 0.0f);
-    for (uint c = 0; exp_sum_only && c < whole; c += VECTOR_WIDTH)
+    /* Each chunk also asks for the same chunk of the row this thread
+     * reads next (see SOFTMAX_BODY), spread over the loop's arithmetic. */
+    for (uint c = 0; exp_sum_only && c < whole; c += VECTOR_WIDTH) {
+        PREFETCH(row->x + classes + c);
         s.exp_sum += exp_nonpositive(LOADV(row->x, c) - a.max);
-    for (uint c = 0; !exp_sum_only && c < whole; c += VECTOR_WIDTH)
+    }
+    for (uint c = 0; !exp_sum_only && c < whole; c += VECTOR_WIDTH) {
+        PREFETCH(row->x + classes + c);
+        if (row->targets)
+            PREFETCH(row->targets + classes + c);
         sum_chunk(&s, row, c, vector_capped(LOADV(row->x, c), o) - a.max,
                   all_live, o, span);
+    }
     if (whole < classes)
         sum_chunk(&s, row, whole, vector_capped(x_tail, o) - a.max,
                   tail_live, o, span);
@@ -627,8 +633,41 @@ inline pass_b vector_visit_b(const softmax_row *row, pass_a a, uint truth,
     return b;
 }
 
-/* Pass C on a vector row: h_c - p_c H (+ z-loss), with h_c = 0 outside
- * the target span, so there a chunk costs one exp and a store. */
+/* One chunk of pass C in full: h_c - p_c H (+ z-loss), times the cap's
+ * slope and the row's scale; zeros for an inactive row. */
+inline void gradient_chunk(const softmax_row *row, uint c, pass_a a,
+                           float log_sum, float p_scale, target_span span,
+                           float grad_scale, const softmax_options *o,
+                           int active)
+{
+    const uint classes = o->classes;
+    floatv d = (floatv)(0.0f);
+    if (active) {
+        const floatv x = chunk_of(row->x, c, classes);
+        const floatv log_p = (vector_capped(x, o) - a.max) - log_sum;
+        const floatv p = exp_nonpositive(log_p);
+        floatv h = (floatv)(0.0f);
+        if (in_span(span, c)) {
+            const floatv y = vector_smoothed(vector_target(row, c, o), o);
+            if (!(o->flags & F_FOCAL))
+                h = -weights_of(row->class_weights, c, classes, 1.0f) * y;
+            else
+                vector_focal(vector_focal_weight(row, c, o) * y, log_p, p,
+                             o->gamma, &h);
+        }
+        d = h + p * p_scale;
+        d *= vector_cap_slope(x, o) * grad_scale;
+    }
+    store_chunk(row->gradient, c, classes, d);
+}
+
+/*
+ * Pass C on a vector row. h_c = 0 outside the target span, so without
+ * focal terms or a cap a whole chunk there is p times one number: a loop
+ * of its own (as in pass A), and gradient_chunk takes the span and the
+ * tail. Neither writes a chunk that the other still reads, so the
+ * gradient may overwrite the logits.
+ */
 inline void vector_gradient(const softmax_row *row, pass_a a, pass_b b,
                             target_span span, float grad_scale,
                             const softmax_options *o, int active)
@@ -636,49 +675,28 @@ inline void vector_gradient(const softmax_row *row, pass_a a, pass_b b,
     const uint classes = o->classes;
     const float log_sum = log(a.exp_sum);
     const float lse = a.max + log_sum;
-    const int focal = o->flags & F_FOCAL;
-    const float h_sum = focal ? b.dot : -smoothed_mass(a, o);
+    const float h_sum = (o->flags & F_FOCAL) ? b.dot : -smoothed_mass(a, o);
     const float p_scale = 2.0f * o->z_loss * lse - h_sum;
     const uint whole = classes & ~(VECTOR_WIDTH - 1u);
-    /* Without focal terms or a cap, a whole chunk outside the target span
-     * is p times one number: a loop of its own (as in pass A), and the
-     * general loop below visits only the span and the tail. Neither
-     * writes a chunk that the other still reads, so the gradient may
-     * overwrite the logits. */
-    const int plain = active && !focal && !(o->cap > 0.0f);
+    if (!active || (o->flags & F_FOCAL) || o->cap > 0.0f) {
+        for (uint c = 0; c < classes; c += VECTOR_WIDTH)
+            gradient_chunk(row, c, a, log_sum, p_scale, span, grad_scale, o,
+                           active);
+        return;
+    }
     const float p_times = p_scale * grad_scale;
-    for (uint c = 0; plain && c < whole; c += VECTOR_WIDTH) {
+    for (uint c = 0; c < whole; c += VECTOR_WIDTH) {
+        PREFETCH_WRITE(row->gradient + classes + c);
         if (in_span(span, c))
             continue;
         const floatv log_p = (LOADV(row->x, c) - a.max) - log_sum;
         STOREV(row->gradient, c, exp_nonpositive(log_p) * p_times);
     }
-    for (uint c = 0; c < classes; c += VECTOR_WIDTH) {
-        if (plain && c < whole && !in_span(span, c))
-            continue;
-        floatv d = (floatv)(0.0f);
-        if (active) {
-            const floatv x = chunk_of(row->x, c, classes);
-            const floatv v = vector_capped(x, o);
-            const floatv log_p = (v - a.max) - log_sum;
-            const floatv p = exp_nonpositive(log_p);
-            floatv h = (floatv)(0.0f);
-            if (in_span(span, c)) {
-                const floatv y = vector_smoothed(vector_target(row, c, o), o);
-                if (!focal)
-                    h = -weights_of(row->class_weights, c, classes, 1.0f) * y;
-                else
-                    vector_focal(vector_focal_weight(row, c, o) * y, log_p, p,
-                                 o->gamma, &h);
-            }
-            d = h + p * p_scale;
-            d *= vector_cap_slope(x, o) * grad_scale;
-        }
-        if (c + VECTOR_WIDTH <= classes)
-            STOREV(row->gradient, c, d);
-        else
-            store_tail(row->gradient + c, classes - c, d);
-    }
+    for (uint c = span.first; c <= span.last && c < whole; c += VECTOR_WIDTH)
+        gradient_chunk(row, c, a, log_sum, p_scale, span, grad_scale, o, 1);
+    if (whole < classes)
+        gradient_chunk(row, whole, a, log_sum, p_scale, span, grad_scale, o,
+                       1);
 }
 
 /* One row, start to end, with a fixed sequence of group folds. */
@@ -760,10 +778,14 @@ inline row_out softmax_visit(const softmax_row *row, float sample_weight,
 /*
  * The body of every entry. `sparse_labels` is the label array or NULL,
  * `dense` the dense target array or NULL. Rows go to work-items
- * (lanes == 1) or to whole work-groups.
+ * (lanes == 1) or to whole work-groups. A work-item takes a block of
+ * contiguous rows, so that a CPU thread, which runs the items of a group
+ * in turn, walks rows in order and the vector row's prefetch of the next
+ * row is the one it reads next; channel rows (spatial > 1) stride
+ * instead, so neighbouring items read neighbouring addresses.
  */
-#define SOFTMAX_BODY(sparse_labels, dense, row_index, row_step, lane, lanes,  \
-                     vector_rows)                                             \
+#define SOFTMAX_BODY(sparse_labels, dense, row_first, row_end, row_step,     \
+                     lane, lanes, vector_rows)                                \
     const softmax_options o = { classes, spatial, flags, top_k, smoothing,   \
                                 epsilon, gamma, alpha, z_loss, cap };         \
     x += x_offset;                                                            \
@@ -773,7 +795,7 @@ inline row_out softmax_visit(const softmax_row *row, float sample_weight,
     if (upstream) upstream += upstream_offset;                                \
     if (gradient) gradient += gradient_offset;                                \
     row_loss += row_loss_offset;                                              \
-    for (ulong r = (row_index); r < rows; r += (row_step)) {                  \
+    for (ulong r = (row_first); r < (row_end); r += (row_step)) {             \
         const ulong n = r / spatial, s = r % spatial;                         \
         const size_t base = (size_t)n * classes * spatial + s;               \
         softmax_row row = { x + base, 0, 0, class_weights, class_alpha, 0, 0,\
@@ -800,14 +822,18 @@ inline row_out softmax_visit(const softmax_row *row, float sample_weight,
 #define SOFTMAX_ENTRIES(suffix, TargetType, sparse_expr, dense_expr)         \
     __kernel void softmax_items_##suffix(SOFTMAX_PARAMETERS(TargetType))      \
     {                                                                         \
+        const ulong items = get_global_size(0), id = get_global_id(0);        \
+        const ulong block = spatial == 1 ? (rows + items - 1) / items : 1;    \
+        const ulong first = spatial == 1 ? id * block : id;                   \
         targets += targets_offset;                                            \
-        SOFTMAX_BODY(sparse_expr, dense_expr, get_global_id(0),               \
-                     get_global_size(0), 0, 1, 1)                             \
+        SOFTMAX_BODY(sparse_expr, dense_expr, first,                          \
+                     spatial == 1 ? min(first + block, rows) : rows,          \
+                     spatial == 1 ? 1 : items, 0, 1, 1)                       \
     }                                                                         \
     __kernel void softmax_groups_##suffix(SOFTMAX_PARAMETERS(TargetType))     \
     {                                                                         \
         targets += targets_offset;                                            \
-        SOFTMAX_BODY(sparse_expr, dense_expr, get_group_id(0),                \
+        SOFTMAX_BODY(sparse_expr, dense_expr, get_group_id(0), rows,          \
                      get_num_groups(0), get_local_id(0), get_local_size(0),   \
                      0)                                                       \
     }

@@ -30,7 +30,7 @@ static char *read_text(const char *path)
 static int builds(cl_context context, cl_device_id device, const char *folder,
                   const char *path)
 {
-    char options[4096], log[16384] = "";
+    char options[4096];
     cl_int code = CL_SUCCESS;
     const char *text = read_text(path);
     if (!text) {
@@ -43,9 +43,17 @@ static int builds(cl_context context, cl_device_id device, const char *folder,
     if (code == CL_SUCCESS)
         code = clBuildProgram(program, 1, &device, options, NULL, NULL);
     if (code != CL_SUCCESS) {
-        clGetProgramBuildInfo(program, device, CL_PROGRAM_BUILD_LOG,
-                              sizeof log - 1, log, NULL);
-        fprintf(stderr, "%s: build failed (%d)\n%s\n", path, (int)code, log);
+        /* The whole log: the error comes after every warning. */
+        size_t size = 0;
+        char *log = NULL;
+        clGetProgramBuildInfo(program, device, CL_PROGRAM_BUILD_LOG, 0, NULL,
+                              &size);
+        if (size > 0 && (log = calloc(size + 1, 1)))
+            clGetProgramBuildInfo(program, device, CL_PROGRAM_BUILD_LOG, size,
+                                  log, NULL);
+        fprintf(stderr, "%s: build failed (%d)\n%s\n", path, (int)code,
+                log ? log : "");
+        free(log);
     }
     clReleaseProgram(program);
     free((void *)text);

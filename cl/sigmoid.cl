@@ -32,17 +32,20 @@ typedef struct sigmoid_options {
  * and log1p; the short last chunk is padded and its dead lanes masked.
  */
 
-/* The crossentropy of each element and, through `slope`, its derivative
- * by x. From logits, both softplus terms share log1p(exp(-|x|)). */
+/* The crossentropy of each element and, through `slope` where it is not
+ * NULL, its derivative by x. From logits, both softplus terms share
+ * log1p(exp(-|x|)). */
 inline floatv binary_term(floatv x, floatv y, floatv pos_weight,
                           const sigmoid_options *o, floatv *slope)
 {
     if (o->flags & F_LOGITS) {
         const floatv e = exp_nonpositive(-fabs(x));
         const floatv shared = log1p_unit(e);
-        const floatv r = 1.0f / (1.0f + e);
-        const floatv p = select(e * r, r, x >= 0.0f);
-        *slope = -pos_weight * y * (1.0f - p) + (1.0f - y) * p;
+        if (slope) {
+            const floatv r = 1.0f / (1.0f + e);
+            const floatv p = select(e * r, r, x >= 0.0f);
+            *slope = -pos_weight * y * (1.0f - p) + (1.0f - y) * p;
+        }
         return pos_weight * y * (fmax(-x, 0.0f) + shared) +
                (1.0f - y) * (fmax(x, 0.0f) + shared);
     }
@@ -50,8 +53,9 @@ inline floatv binary_term(floatv x, floatv y, floatv pos_weight,
     const floatv p = clamp(x, o->epsilon, 1.0f - o->epsilon);
     const floatv q = clamp(1.0f - x, o->epsilon, 1.0f - o->epsilon);
     const intv clipped = x < o->epsilon | x > 1.0f - o->epsilon;
-    *slope = select(-pos_weight * y / p + (1.0f - y) / q, (floatv)(0.0f),
-                    clipped);
+    if (slope)
+        *slope = select(-pos_weight * y / p + (1.0f - y) / q, (floatv)(0.0f),
+                        clipped);
     return -(pos_weight * y * log(p) + (1.0f - y) * log(q));
 }
 
@@ -85,13 +89,15 @@ inline floatv focal_binary_term(floatv x, floatv y, floatv pos_weight,
     floatv balance = (floatv)(1.0f);
     if (o->flags & F_BALANCE)
         balance = o->alpha * y + (1.0f - o->alpha) * (1.0f - y);
-    *slope = balance * (d_modulation * ce + modulation * ce_slope);
+    if (slope)
+        *slope = balance * (d_modulation * ce + modulation * ce_slope);
     return balance * modulation * ce;
 }
 
 /* The first bad target or input of a row, as a BAD() code, or 0: a
  * vector test, and the scalar scan only for a row that fails it. */
-inline uint check_row(__global const storage_t *x,
+__attribute__((always_inline)) inline uint
+check_row(__global const storage_t *x,
                       __global const storage_t *targets, uint classes,
                       uint flags)
 {
@@ -118,6 +124,33 @@ inline uint check_row(__global const storage_t *x,
     return 0;
 }
 
+/* kahan_add (common.h) lane by lane. */
+inline void vector_kahan_add(floatv *sum, floatv *carry, floatv value)
+{
+    const floatv y = value - *carry;
+    const floatv t = *sum + y;
+    *carry = (t - *sum) - y;
+    *sum = t;
+}
+
+/* The term of a chunk, and its slope where `slope` is not NULL; callers
+ * pass NULL or not as a constant, so each call compiles to its own code. */
+__attribute__((always_inline)) inline floatv
+chunk_term(floatv x, floatv y, floatv pos_weight, const sigmoid_options *o,
+           floatv *slope)
+{
+    return (o->flags & F_FOCAL) ? focal_binary_term(x, y, pos_weight, o, slope)
+                                : binary_term(x, y, pos_weight, o, slope);
+}
+
+/*
+ * Rows go to work-groups in contiguous slices and to the items of a group
+ * in turn. Each item keeps its sums per lane, compensated (Kahan) lane by
+ * lane, and folds them across lanes once at the end: a row costs no
+ * horizontal step unless its own loss is asked for (reduction NONE).
+ * row_bad is written for bad rows only: finalize reads the first bad
+ * row's entry and no other.
+ */
 __kernel void sigmoid_rows(
     __global const storage_t *x, ulong x_offset,
     __global const storage_t *targets, ulong targets_offset,
@@ -135,6 +168,8 @@ __kernel void sigmoid_rows(
     const sigmoid_options o = { flags, smoothing, epsilon, gamma, alpha };
     const int per_element = flags & F_PER_ELEMENT;
     const float scale = host_scale * (device_scale ? device_scale[0] : 1.0f);
+    /* A row's loss is the mean of its outputs unless they count alone. */
+    const float row_share = per_element ? 1.0f : 1.0f / classes;
     const floatv zero = (floatv)(0.0f);
     x += x_offset;
     targets += targets_offset;
@@ -151,44 +186,70 @@ __kernel void sigmoid_rows(
     if (row_loss)
         row_loss += row_loss_offset;
     fold f = { 0.0f, 0.0f, 0.0f, 0.0f, 0, 0, 0 };
+    floatv loss = zero, loss_carry = zero, weight = zero, weight_carry = zero;
+    intv correct = (intv)(0);
     const ulong end = slice_end(rows);
     for (ulong n = slice_begin(rows) + get_local_id(0); n < end;
          n += get_local_size(0)) {
         const size_t base = (size_t)n * classes;
         const float sample_weight = sample_weights
             ? sample_weights[sample_weights_offset + n] : 1.0f;
-        row_out out = { 0.0f, 0.0f, 0, 0, 0 };
-        out.bad = check_row(x + base, targets + base, classes, flags);
-        floatv loss = zero, weight = zero;
-        intv correct = (intv)(0);
+        const uint bad = check_row(x + base, targets + base, classes, flags);
+        if (bad) {
+            row_bad[n] = bad;
+            if (!f.first_bad)
+                f.first_bad = n + 1;
+        } else {
+            f.count += per_element ? classes : 1;
+            if (!per_element)
+                kahan_add(&f.weight, &f.weight_carry, sample_weight);
+        }
+        if (bad || (flags & F_WEIGHTS_ONLY)) {
+            for (uint k = 0; k < classes; k += VECTOR_WIDTH) {
+                if (gradient && bad)
+                    store_chunk(gradient + base, k, classes, zero);
+                if (element_loss && bad)
+                    store_float_chunk(element_loss + base, k, classes, zero);
+                if (!bad && per_element)
+                    vector_kahan_add(&weight, &weight_carry,
+                                     select(zero,
+                                            sample_weight *
+                                                weights_of(element_weights
+                                                               ? element_weights +
+                                                                     base
+                                                               : 0,
+                                                           k, classes, 1.0f),
+                                            live_lanes(classes - k)));
+            }
+            if (row_loss)
+                row_loss[n] = 0.0f;
+            continue;
+        }
+        floatv mine = zero;
         for (uint k = 0; k < classes; k += VECTOR_WIDTH) {
             const intv live = live_lanes(classes - k);
             const floatv ew = weights_of(element_weights ? element_weights + base
                                                          : 0,
                                          k, classes, 1.0f);
-            weight += select(zero, ew, live);
-            if (out.bad || (flags & F_WEIGHTS_ONLY)) {
-                if (gradient && out.bad)
-                    store_chunk(gradient + base, k, classes, zero);
-                if (element_loss && out.bad)
-                    store_float_chunk(element_loss + base, k, classes, zero);
-                continue;
-            }
             const floatv xv = chunk_of(x + base, k, classes);
             const floatv y = chunk_of(targets + base, k, classes);
             const floatv ys = y * (1.0f - smoothing) + 0.5f * smoothing;
             const floatv pw = weights_of(pos_weight, k, classes, 1.0f);
-            floatv slope;
-            const floatv term = (flags & F_FOCAL)
-                ? focal_binary_term(xv, ys, pw, &o, &slope)
-                : binary_term(xv, ys, pw, &o, &slope);
-            const floatv value = sample_weight * ew * term;
-            loss += select(zero, value, live);
-            if (element_loss)
-                store_float_chunk(element_loss + base, k, classes, value);
+            const floatv w = sample_weight * ew;
+            if (per_element)
+                vector_kahan_add(&weight, &weight_carry, select(zero, w, live));
             correct -= live & ((xv > threshold) == (y >= 0.5f));
+            floatv slope;
+            const floatv term = gradient ? chunk_term(xv, ys, pw, &o, &slope)
+                                         : chunk_term(xv, ys, pw, &o, 0);
+            const floatv value = select(zero, w * term, live);
+            mine += value;
+            vector_kahan_add(&loss, &loss_carry, value * row_share);
+            if (element_loss)
+                store_float_chunk(element_loss + base, k, classes,
+                                  w * term);
             if (gradient) {
-                floatv d = sample_weight * ew * slope * scale;
+                floatv d = w * slope * scale;
                 if (upstream && per_element)
                     d *= weights_of(upstream + base, k, classes, 1.0f);
                 else if (upstream)
@@ -198,22 +259,14 @@ __kernel void sigmoid_rows(
                 store_chunk(gradient + base, k, classes, d);
             }
         }
-        if (!out.bad) {
-            out.count = per_element ? classes : 1;
-            out.weight = per_element ? sample_weight * sum_of(weight)
-                                     : sample_weight;
-            out.loss = per_element ? sum_of(loss) : sum_of(loss) / classes;
-        }
-        if (flags & F_ACCURACY)
-            out.correct = vector_count(correct);
-        /* Row losses only as the output of NONE; the row's code for
-         * finalize's error report. */
         if (row_loss)
-            row_loss[n] = out.loss;
-        row_bad[n] = out.bad;
-        fold_row(&f, n, out.loss, out.weight, out.count, out.correct,
-                 out.bad);
+            row_loss[n] = per_element ? sum_of(mine) : sum_of(mine) / classes;
     }
+    f.loss = sum_of(loss) - sum_of(loss_carry);
+    if (per_element)
+        f.weight = sum_of(weight) - sum_of(weight_carry);
+    if (flags & F_ACCURACY)
+        f.correct = vector_count(correct);
     store_partial(f, part_loss, part_weight, part_count, part_correct,
                   part_bad, losses, weights, counts, corrects, bads);
 }

@@ -488,6 +488,9 @@ sum_chunk(vector_sums *s, const softmax_row *row, uint c,
     }
     s->target_mass += select(zero, w * y, live);
     s->target_dot += select(zero, w * y * d, live);
+    /* The largest target names the true class, for accuracy only. */
+    if (!(o->flags & F_ACCURACY))
+        return;
     const intv better = live & (y > s->best);
     s->best = select(s->best, y, better);
     s->best_class = select(s->best_class, (int)c + lane_index(), better);
@@ -662,11 +665,11 @@ inline void gradient_chunk(const softmax_row *row, uint c, pass_a a,
 }
 
 /*
- * Pass C on a vector row. h_c = 0 outside the target span, so without
- * focal terms or a cap a whole chunk there is p times one number: a loop
- * of its own (as in pass A), and gradient_chunk takes the span and the
- * tail. Neither writes a chunk that the other still reads, so the
- * gradient may overwrite the logits.
+ * Pass C on a vector row. h_c = 0 outside the target span (focal terms
+ * too: their weight there is 0), so without a cap a whole chunk there is
+ * p times one number: a loop of its own (as in pass A), and
+ * gradient_chunk takes the span and the tail. Neither writes a chunk that
+ * the other still reads, so the gradient may overwrite the logits.
  */
 inline void vector_gradient(const softmax_row *row, pass_a a, pass_b b,
                             target_span span, float grad_scale,
@@ -678,7 +681,7 @@ inline void vector_gradient(const softmax_row *row, pass_a a, pass_b b,
     const float h_sum = (o->flags & F_FOCAL) ? b.dot : -smoothed_mass(a, o);
     const float p_scale = 2.0f * o->z_loss * lse - h_sum;
     const uint whole = classes & ~(VECTOR_WIDTH - 1u);
-    if (!active || (o->flags & F_FOCAL) || o->cap > 0.0f) {
+    if (!active || o->cap > 0.0f) {
         for (uint c = 0; c < classes; c += VECTOR_WIDTH)
             gradient_chunk(row, c, a, log_sum, p_scale, span, grad_scale, o,
                            active);

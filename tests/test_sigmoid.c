@@ -66,19 +66,23 @@ static int apply(problem_spec *spec, option o)
 
 static void check_kind(clxent_loss_kind kind)
 {
-    const clxent_shape shapes[] = { { 9, 1, 1 }, { 7, 5, 1 }, { 130, 16, 1 } };
+    /* One output, a short row, one whole vector chunk, and rows of two
+     * whole chunks and a tail. */
+    const clxent_shape shapes[] = {
+        { 9, 1, 1 }, { 7, 5, 1 }, { 130, 16, 1 }, { 20, 37, 1 }
+    };
     uint64_t seed = test_seed();
     for (int logits = 0; logits <= 1; logits++)
         for (int per_element = 0; per_element <= 1; per_element++)
             for (int r = 0; r < CLXENT_REDUCTION_COUNT; r++)
                 for (int o = 0; o < OPTION_COUNT; o++)
-                    for (size_t s = 0; s < 3; s++) {
+                    for (size_t s = 0; s < 4; s++) {
                         problem_spec spec = spec_defaults(kind);
                         spec.loss.from_logits = logits;
                         spec.loss.per_element = per_element;
                         spec.loss.reduction = (clxent_reduction)r;
                         spec.shape = shapes[s];
-                        spec.in_place = s == 2 && o % 2 == 0;
+                        spec.in_place = s >= 2 && o % 2 == 0;
                         if (!apply(&spec, (option)o))
                             continue;
                         check_problem(&spec, seed++);

@@ -94,24 +94,23 @@ inline floatv focal_binary_term(floatv x, floatv y, floatv pos_weight,
     return balance * modulation * ce;
 }
 
-/* The first bad target or input of a row, as a BAD() code, or 0: a
- * vector test, and the scalar scan only for a row that fails it. */
-__attribute__((always_inline)) inline uint
-check_row(__global const storage_t *x,
+/* The lanes of a chunk that hold a bad target, or a non-finite input
+ * where that is checked. Padding (zeros) is never bad. */
+inline intv chunk_bad(floatv x, floatv y, uint flags)
+{
+    intv bad = ~((y >= 0.0f) & (y <= 1.0f));
+    if (flags & F_HARD_TARGETS)
+        bad |= ~((y == 0.0f) | (y == 1.0f));
+    if (flags & F_CHECK_FINITE)
+        bad |= ~isfinite(x);
+    return bad;
+}
+
+/* The first bad target or input of a row that has one, as a BAD() code. */
+inline uint first_bad(__global const storage_t *x,
                       __global const storage_t *targets, uint classes,
                       uint flags)
 {
-    intv bad = (intv)(0);
-    for (uint k = 0; k < classes; k += VECTOR_WIDTH) {
-        const floatv y = chunk_of(targets, k, classes);
-        bad |= ~((y >= 0.0f) & (y <= 1.0f));
-        if (flags & F_HARD_TARGETS)
-            bad |= ~((y == 0.0f) | (y == 1.0f));
-        if (flags & F_CHECK_FINITE)
-            bad |= ~isfinite(chunk_of(x, k, classes));
-    }
-    if (!any(bad))
-        return 0;
     for (uint k = 0; k < classes; k++) {
         const float y = LOAD(targets, k);
         const int soft_ok = y >= 0.0f && y <= 1.0f; /* false for NaN */
@@ -122,6 +121,19 @@ check_row(__global const storage_t *x,
             return BAD(BAD_NON_FINITE, k);
     }
     return 0;
+}
+
+/* The first bad target or input of a row, as a BAD() code, or 0: a
+ * vector test, and the scalar scan only for a row that fails it. */
+inline uint check_row(__global const storage_t *x,
+                      __global const storage_t *targets, uint classes,
+                      uint flags)
+{
+    intv bad = (intv)(0);
+    for (uint k = 0; k < classes; k += VECTOR_WIDTH)
+        bad |= chunk_bad(chunk_of(x, k, classes), chunk_of(targets, k, classes),
+                         flags);
+    return any(bad) ? first_bad(x, targets, classes, flags) : 0;
 }
 
 /* kahan_add (common.h) lane by lane. */
@@ -194,14 +206,26 @@ __kernel void sigmoid_rows(
         const size_t base = (size_t)n * classes;
         const float sample_weight = sample_weights
             ? sample_weights[sample_weights_offset + n] : 1.0f;
-        const uint bad = check_row(x + base, targets + base, classes, flags);
+        /* A row of one chunk is loaded once, for the check and the terms. */
+        const int one_chunk = classes <= VECTOR_WIDTH;
+        floatv x_only = zero, y_only = zero;
+        uint bad;
+        if (one_chunk) {
+            x_only = chunk_of(x + base, 0, classes);
+            y_only = chunk_of(targets + base, 0, classes);
+            bad = any(chunk_bad(x_only, y_only, flags))
+                ? first_bad(x + base, targets + base, classes, flags) : 0;
+        } else {
+            bad = check_row(x + base, targets + base, classes, flags);
+        }
         if (bad) {
             row_bad[n] = bad;
             if (!f.first_bad)
                 f.first_bad = n + 1;
         } else {
             f.count += per_element ? classes : 1;
-            if (!per_element)
+            /* Unweighted rows weigh their count, set after the loop. */
+            if (!per_element && sample_weights)
                 kahan_add(&f.weight, &f.weight_carry, sample_weight);
         }
         if (bad || (flags & F_WEIGHTS_ONLY)) {
@@ -231,8 +255,9 @@ __kernel void sigmoid_rows(
             const floatv ew = weights_of(element_weights ? element_weights + base
                                                          : 0,
                                          k, classes, 1.0f);
-            const floatv xv = chunk_of(x + base, k, classes);
-            const floatv y = chunk_of(targets + base, k, classes);
+            const floatv xv = one_chunk ? x_only : chunk_of(x + base, k, classes);
+            const floatv y = one_chunk ? y_only
+                                       : chunk_of(targets + base, k, classes);
             const floatv ys = y * (1.0f - smoothing) + 0.5f * smoothing;
             const floatv pw = weights_of(pos_weight, k, classes, 1.0f);
             const floatv w = sample_weight * ew;
@@ -265,6 +290,8 @@ __kernel void sigmoid_rows(
     f.loss = sum_of(loss) - sum_of(loss_carry);
     if (per_element)
         f.weight = sum_of(weight) - sum_of(weight_carry);
+    else if (!sample_weights)
+        f.weight = (float)f.count;
     if (flags & F_ACCURACY)
         f.correct = vector_count(correct);
     store_partial(f, part_loss, part_weight, part_count, part_correct,

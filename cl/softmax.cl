@@ -497,6 +497,24 @@ sum_chunk(vector_sums *s, const softmax_row *row, uint c,
 }
 
 /*
+ * Sparse rows with a gradient keep exp(v - max) of their whole chunks
+ * outside the target span in the gradient buffer, so that pass C costs a
+ * multiply a chunk there instead of an exp. Only for float storage (half
+ * types would round p) and without accuracy (its rank pass reads logits
+ * that an in-place gradient has overwritten by then).
+ */
+inline int stashes_exp(const softmax_row *row, const softmax_options *o)
+{
+#if defined(STORAGE_F16) || defined(STORAGE_BF16)
+    return 0;
+#else
+    return row->gradient && !row->targets && o->smoothing == 0.0f &&
+           !row->class_weights && !(o->cap > 0.0f) &&
+           !(o->flags & F_ACCURACY);
+#endif
+}
+
+/*
  * Pass A on a vector row in two reads: the row's max with no horizontal
  * step inside the loop, then the sums below it, so nothing is rescaled.
  * The second read finds the row in cache (L1 for a thousand classes).
@@ -553,9 +571,13 @@ inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
                              !row->class_weights && !(o->cap > 0.0f);
     /* Each chunk also asks for the same chunk of the row this thread
      * reads next (see SOFTMAX_BODY), spread over the loop's arithmetic. */
+    const int stash = stashes_exp(row, o);
     for (uint c = 0; exp_sum_only && c < whole; c += VECTOR_WIDTH) {
         PREFETCH(row->x + classes + c);
-        s.exp_sum += exp_nonpositive(LOADV(row->x, c) - a.max);
+        const floatv e = exp_nonpositive(LOADV(row->x, c) - a.max);
+        s.exp_sum += e;
+        if (stash && !in_span(*span, c))
+            STOREV(row->gradient, c, e);
     }
     for (uint c = 0; !exp_sum_only && c < whole; c += VECTOR_WIDTH) {
         PREFETCH(row->x + classes + c);
@@ -688,7 +710,12 @@ inline void vector_gradient(const softmax_row *row, pass_a a, pass_b b,
         return;
     }
     const float p_times = p_scale * grad_scale;
-    for (uint c = 0; c < whole; c += VECTOR_WIDTH) {
+    const float e_times = p_times / a.exp_sum;
+    for (uint c = 0; stashes_exp(row, o) && c < whole; c += VECTOR_WIDTH) {
+        if (!in_span(span, c))
+            STOREV(row->gradient, c, LOADV(row->gradient, c) * e_times);
+    }
+    for (uint c = 0; !stashes_exp(row, o) && c < whole; c += VECTOR_WIDTH) {
         PREFETCH_WRITE(row->gradient + classes + c);
         if (in_span(span, c))
             continue;

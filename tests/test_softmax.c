@@ -112,6 +112,9 @@ static void check_kind(clxent_loss_kind kind)
                     spec.shape = shapes[s];
                     spec.label_dtype = (o % 2) ? CLXENT_I64 : CLXENT_I32;
                     spec.in_place = (s == 1 || s == 3) && o % 3 == 0;
+                    /* Accuracy is asked for or not (the kernels take other
+                     * paths without it), always with top-k. */
+                    spec.accuracy = r % 2 == 0 || o == TOP_K;
                     if (!apply(&spec, (option)o))
                         continue;
                     check_problem(&spec, seed++);

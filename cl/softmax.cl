@@ -454,6 +454,33 @@ inline int in_span(target_span span, uint c)
     return c >= span.first && c <= span.last;
 }
 
+/*
+ * Rows with a gradient keep exp(v - max) of each whole chunk whose
+ * targets are all zero in the gradient buffer: there h = 0 (focal terms
+ * too), and pass C costs a multiply instead of an exp. Only for float
+ * storage (half types would round p), without label smoothing (no target
+ * is zero), a cap (its slope needs the logits) or accuracy (its rank pass
+ * reads logits that an in-place gradient has overwritten by then). Pass B
+ * reads logits only where a target is not zero.
+ */
+inline int stashes_exp(const softmax_row *row, const softmax_options *o)
+{
+#if defined(STORAGE_F16) || defined(STORAGE_BF16)
+    return 0;
+#else
+    return row->gradient && o->smoothing == 0.0f && !(o->cap > 0.0f) &&
+           !(o->flags & F_ACCURACY);
+#endif
+}
+
+/* Whether every target of the whole chunk at c is zero. */
+inline int zero_targets(const softmax_row *row, uint c)
+{
+    if (!row->targets)
+        return c != ((uint)row->label & ~(VECTOR_WIDTH - 1u));
+    return !any(LOADV(row->targets, c) != 0.0f);
+}
+
 /* The lanes' sums of pass A on a vector row. */
 typedef struct vector_sums {
     floatv exp_sum, class_mass, class_dot, target_mass, target_dot;
@@ -467,13 +494,15 @@ typedef struct vector_sums {
  * for the whole chunks, where the masks fold away, and once for the tail.
  */
 __attribute__((always_inline)) inline void
-sum_chunk(vector_sums *s, const softmax_row *row, uint c,
-                      floatv d, intv live, const softmax_options *o,
-                      target_span *span)
+sum_chunk(vector_sums *s, const softmax_row *row, uint c, floatv d,
+          intv live, const softmax_options *o, target_span *span, int stash)
 {
     const floatv zero = (floatv)(0.0f);
     const floatv w = weights_of(row->class_weights, c, o->classes, 1.0f);
-    s->exp_sum += select(zero, exp_nonpositive(d), live);
+    const floatv e = exp_nonpositive(d);
+    s->exp_sum += select(zero, e, live);
+    if (stash && zero_targets(row, c))
+        STOREV(row->gradient, c, e);
     /* The class sums only matter under label smoothing. */
     if (o->smoothing != 0.0f) {
         s->class_mass += select(zero, w, live);
@@ -494,24 +523,6 @@ sum_chunk(vector_sums *s, const softmax_row *row, uint c,
     const intv better = live & (y > s->best);
     s->best = select(s->best, y, better);
     s->best_class = select(s->best_class, (int)c + lane_index(), better);
-}
-
-/*
- * Sparse rows with a gradient keep exp(v - max) of their whole chunks
- * outside the target span in the gradient buffer, so that pass C costs a
- * multiply a chunk there instead of an exp. Only for float storage (half
- * types would round p) and without accuracy (its rank pass reads logits
- * that an in-place gradient has overwritten by then).
- */
-inline int stashes_exp(const softmax_row *row, const softmax_options *o)
-{
-#if defined(STORAGE_F16) || defined(STORAGE_BF16)
-    return 0;
-#else
-    return row->gradient && !row->targets && o->smoothing == 0.0f &&
-           !row->class_weights && !(o->cap > 0.0f) &&
-           !(o->flags & F_ACCURACY);
-#endif
 }
 
 /*
@@ -576,7 +587,7 @@ inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
         PREFETCH(row->x + classes + c);
         const floatv e = exp_nonpositive(LOADV(row->x, c) - a.max);
         s.exp_sum += e;
-        if (stash && !in_span(*span, c))
+        if (stash && zero_targets(row, c))
             STOREV(row->gradient, c, e);
     }
     for (uint c = 0; !exp_sum_only && c < whole; c += VECTOR_WIDTH) {
@@ -584,11 +595,11 @@ inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
         if (row->targets)
             PREFETCH(row->targets + classes + c);
         sum_chunk(&s, row, c, vector_capped(LOADV(row->x, c), o) - a.max,
-                  all_live, o, span);
+                  all_live, o, span, stash);
     }
     if (whole < classes)
         sum_chunk(&s, row, whole, vector_capped(x_tail, o) - a.max,
-                  tail_live, o, span);
+                  tail_live, o, span, 0);
     a.exp_sum = sum_of(s.exp_sum);
     a.class_mass = sum_of(s.class_mass);
     a.class_dot = sum_of(s.class_dot);
@@ -710,12 +721,22 @@ inline void vector_gradient(const softmax_row *row, pass_a a, pass_b b,
         return;
     }
     const float p_times = p_scale * grad_scale;
-    const float e_times = p_times / a.exp_sum;
-    for (uint c = 0; stashes_exp(row, o) && c < whole; c += VECTOR_WIDTH) {
-        if (!in_span(span, c))
-            STOREV(row->gradient, c, LOADV(row->gradient, c) * e_times);
+    if (stashes_exp(row, o)) {
+        /* p = e / sum, from pass A's stash where it left one. */
+        const float e_times = p_times / a.exp_sum;
+        for (uint c = 0; c < whole; c += VECTOR_WIDTH) {
+            if (zero_targets(row, c))
+                STOREV(row->gradient, c, LOADV(row->gradient, c) * e_times);
+            else
+                gradient_chunk(row, c, a, log_sum, p_scale, span, grad_scale,
+                               o, 1);
+        }
+        if (whole < classes)
+            gradient_chunk(row, whole, a, log_sum, p_scale, span, grad_scale,
+                           o, 1);
+        return;
     }
-    for (uint c = 0; !stashes_exp(row, o) && c < whole; c += VECTOR_WIDTH) {
+    for (uint c = 0; c < whole; c += VECTOR_WIDTH) {
         PREFETCH_WRITE(row->gradient + classes + c);
         if (in_span(span, c))
             continue;

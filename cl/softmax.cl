@@ -501,22 +501,27 @@ sum_chunk(vector_sums *s, const softmax_row *row, uint c, floatv d,
     const floatv w = weights_of(row->class_weights, c, o->classes, 1.0f);
     const floatv e = exp_nonpositive(d);
     s->exp_sum += select(zero, e, live);
-    if (stash && zero_targets(row, c))
-        STOREV(row->gradient, c, e);
     /* The class sums only matter under label smoothing. */
     if (o->smoothing != 0.0f) {
         s->class_mass += select(zero, w, live);
         s->class_dot += select(zero, w * d, live);
     }
-    if (!row->targets)
+    if (!row->targets) {
+        if (stash && zero_targets(row, c))
+            STOREV(row->gradient, c, e);
         return;
+    }
+    /* A chunk of zero targets adds nothing to the target sums; its test
+     * is zero_targets' for a whole chunk (the tail never stashes). */
     const floatv y = chunk_of(row->targets, c, o->classes);
     if (any(live & (y != 0.0f))) {
         span->first = min(span->first, c);
         span->last = max(span->last, c);
+        s->target_mass += select(zero, w * y, live);
+        s->target_dot += select(zero, w * y * d, live);
+    } else if (stash) {
+        STOREV(row->gradient, c, e);
     }
-    s->target_mass += select(zero, w * y, live);
-    s->target_dot += select(zero, w * y * d, live);
     /* The largest target names the true class, for accuracy only. */
     if (!(o->flags & F_ACCURACY))
         return;

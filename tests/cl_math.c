@@ -10,7 +10,7 @@
  * with the worst cases otherwise, 77 (a skip) when there is no OpenCL
  * device.
  */
-#include <clxent.h>
+#include "cl_build.h"
 
 #include <float.h>
 #include <math.h>
@@ -163,34 +163,21 @@ static int check(cl_context context, cl_command_queue queue, cl_kernel kernel,
 
 int main(int argc, char **argv)
 {
-    clxent_device_entry entry;
-    size_t count = 0;
+    cl_device_id device;
+    cl_context context;
     cl_int code = CL_SUCCESS;
-    char options[4096], log[16384] = "";
     if (argc != 2) {
         fprintf(stderr, "usage: cl_math FOLDER\n");
         return 2;
     }
-    if (clxent_find_devices(getenv("CLXENT_DEVICE"), &entry, 1, &count) !=
-        CLXENT_OK)
-        return 77;
-    cl_context context =
-        clCreateContext(NULL, 1, &entry.device, NULL, NULL, &code);
-    if (code != CL_SUCCESS)
-        return 1;
-    cl_command_queue queue =
-        clCreateCommandQueue(context, entry.device, 0, &code);
+    const int status = open_test_device(&device, &context);
+    if (status != 0)
+        return status;
+    cl_command_queue queue = clCreateCommandQueue(context, device, 0, &code);
     cl_program program =
-        clCreateProgramWithSource(context, 1, &kernel_source, NULL, &code);
-    snprintf(options, sizeof options, "-cl-std=CL1.2 -I %s", argv[1]);
-    if (code == CL_SUCCESS)
-        code = clBuildProgram(program, 1, &entry.device, options, NULL, NULL);
-    if (code != CL_SUCCESS) {
-        clGetProgramBuildInfo(program, entry.device, CL_PROGRAM_BUILD_LOG,
-                              sizeof log - 1, log, NULL);
-        fprintf(stderr, "build failed (%d)\n%s\n", (int)code, log);
+        build_source(context, device, kernel_source, argv[1], "cl_math");
+    if (!program)
         return 1;
-    }
     cl_kernel kernel = clCreateKernel(program, "apply", &code);
     const int ok = code == CL_SUCCESS && check(context, queue, kernel, 0) &
                                              check(context, queue, kernel, 1);

@@ -29,3 +29,30 @@ kernel void read_float4(global const float4 *restrict source,
     if (total == impossible)
         sink[0] = total;
 }
+
+/*
+ * The same two probes on contiguous blocks of BLOCK elements a work-item:
+ * the pattern a CPU's prefetchers stream best (the kernels above give a
+ * CPU thread many streams at once). The host keeps the faster pattern.
+ */
+#define BLOCK 64
+
+kernel void copy_blocks(global const float4 *restrict source,
+                        global float4 *restrict destination)
+{
+    const size_t first = get_global_id(0) * BLOCK;
+    for (int j = 0; j < BLOCK; j++)
+        destination[first + j] = source[first + j];
+}
+
+kernel void read_blocks(global const float4 *restrict source,
+                        float impossible, global float *restrict sink)
+{
+    const size_t first = get_global_id(0) * BLOCK;
+    float4 sum = (float4)(0.0f);
+    for (int j = 0; j < BLOCK; j++)
+        sum += source[first + j];
+    const float total = sum.x + sum.y + sum.z + sum.w;
+    if (total == impossible)
+        sink[0] = total;
+}

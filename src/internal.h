@@ -41,6 +41,7 @@ typedef struct work_shape {
     size_t reduce_lanes;     /* work-group size of the reductions */
     size_t reduce_parts;     /* partials of the first reduction, at most */
     int prefetch_rows;       /* vector rows ask for the next row's lines */
+    int vector_items;        /* contiguous logits: one row per item always */
 } work_shape;
 
 /* What the library asks of its device once, at open. */

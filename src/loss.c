@@ -362,8 +362,13 @@ static clxent_status launch_softmax(clxent_context *ctx, const job *j,
     const clxent_loss *loss = j->loss;
     const cl_uint classes = (cl_uint)j->shape->classes;
     const cl_uint spatial = j->shape->spatial ? (cl_uint)j->shape->spatial : 1;
+    /* Contiguous logits take the vector row where the shape says so,
+     * whatever the row count: a group's lanes share a row only in turn on
+     * a CPU, one scalar class each, 20x slower (README, log 16). */
+    const int vector_row =
+        spatial == 1 && (flags & F_LOGITS) && ctx->shape.vector_items;
     const int wide = spatial == 1 && classes >= ctx->shape.min_wide_classes &&
-                     j->p.rows < ctx->shape.min_item_rows;
+                     j->p.rows < ctx->shape.min_item_rows && !vector_row;
     const int labels64 = a->label_dtype == CLXENT_I64;
     kernel_id id =
         wide ? KERNEL_SOFTMAX_GROUPS_DENSE : KERNEL_SOFTMAX_ITEMS_DENSE;
@@ -377,10 +382,15 @@ static clxent_status launch_softmax(clxent_context *ctx, const job *j,
     if (status != CLXENT_OK)
         return status;
 
-    const size_t local =
+    size_t local =
         wide ? group_for(ctx, kernel, ctx->shape.row_lanes)
              : min_size(ctx->shape.items_group, group_for(ctx, kernel, 4096));
-    const size_t most = ctx->traits.compute_units * ctx->shape.groups_per_unit;
+    const size_t units = ctx->traits.compute_units;
+    /* Few rows: item groups small enough that each compute unit gets one
+     * (a CPU runs a work-group on one thread). */
+    if (!wide && vector_row && j->p.rows < units * local)
+        local = j->p.rows > units ? (j->p.rows + units - 1) / units : 1;
+    const size_t most = units * ctx->shape.groups_per_unit;
     const size_t global =
         wide ? min_size(j->p.rows, most) * local
              : round_up(min_size(j->p.rows, most * local), local);

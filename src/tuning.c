@@ -5,6 +5,8 @@
 #include "internal.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const work_shape cpu_shape = {
     /* A work-group runs on one CPU thread, so its lanes share a row only
@@ -25,6 +27,9 @@ static const work_shape cpu_shape = {
      * the arithmetic loops ask for the next row (README, performance
      * log 11). */
     .prefetch_rows = 1,
+    /* Contiguous logits rows always go one per work-item as vectors, even
+     * a few wide ones: 20x the groups' scalar lanes (performance log 16). */
+    .vector_items = 1,
 };
 
 static const work_shape gpu_shape = {
@@ -46,9 +51,26 @@ static size_t floor_power_of_two(size_t value)
     return power;
 }
 
+/*
+ * CLXENT_WORK_SHAPE=gpu or cpu gives a device the other row of the
+ * table: a developer's switch, so that the GPU's dispatch (wide rows on
+ * work-groups of 256 lanes, item groups of 256) runs and is tested on
+ * POCL's CPU devices (test setup gpu-shape).
+ */
+static int is_gpu_shape(const device_traits *traits)
+{
+    const char *forced = getenv("CLXENT_WORK_SHAPE");
+    if (forced && strcmp(forced, "gpu") == 0)
+        return 1;
+    if (forced && strcmp(forced, "cpu") == 0)
+        return 0;
+    return traits->is_gpu;
+}
+
 void choose_work_shape(const device_traits *traits, work_shape *shape)
 {
-    *shape = traits->is_gpu ? gpu_shape : cpu_shape;
+    const int gpu = is_gpu_shape(traits);
+    *shape = gpu ? gpu_shape : cpu_shape;
 
     /* Group reductions need power-of-two groups that the device allows,
      * with room in local memory for 64 bytes a lane (the reductions' 5
@@ -62,6 +84,6 @@ void choose_work_shape(const device_traits *traits, work_shape *shape)
         shape->reduce_lanes = limit;
     if (shape->items_group > traits->max_group_size)
         shape->items_group = traits->max_group_size;
-    if (!traits->is_gpu)
+    if (!gpu)
         shape->min_item_rows = traits->compute_units * shape->items_group;
 }

@@ -98,25 +98,11 @@ static cl_mem random_buffer(clxent_context *ctx, size_t bytes)
 #define READS_PER_ITEM 16
 #define BLOCK          64
 
-/* Times one copy kernel over `items` work-items. */
-static int time_copy_kernel(clxent_context *ctx, cl_program program,
-                            const char *name, size_t items, cl_mem source,
-                            cl_mem destination, double budget, unsigned repeat,
-                            timing *t)
-{
-    cl_int code;
-    probe p = { clxent_queue(ctx), NULL, items };
-    p.kernel = clCreateKernel(program, name, &code);
-    if (report(code, "clCreateKernel (copy)"))
-        return code;
-    code = clSetKernelArg(p.kernel, 0, sizeof source, &source);
-    if (code == CL_SUCCESS)
-        code = clSetKernelArg(p.kernel, 1, sizeof destination, &destination);
-    if (!report(code, "clSetKernelArg (copy)"))
-        code = time_runs(run_probe, &p, budget, repeat, t);
-    clReleaseKernel(p.kernel);
-    return code;
-}
+/* One argument of a probe kernel. */
+typedef struct probe_arg {
+    size_t size;
+    const void *value;
+} probe_arg;
 
 /* The faster of two timings, by median. */
 static void keep_faster(timing *kept, const timing *other)
@@ -125,66 +111,74 @@ static void keep_faster(timing *kept, const timing *other)
         *kept = *other;
 }
 
-static int time_copy(clxent_context *ctx, cl_program program, cl_mem source,
-                     cl_mem destination, double budget, unsigned repeat,
-                     bandwidth *result)
-{
-    const size_t elements = result->buffer_bytes / 16;
-    timing blocks;
-    int code = time_copy_kernel(ctx, program, "copy_float4", elements, source,
-                                destination, budget, repeat, &result->copy);
-    if (code == 0)
-        code = time_copy_kernel(ctx, program, "copy_blocks", elements / BLOCK,
-                                source, destination, budget, repeat, &blocks);
-    if (code == 0)
-        keep_faster(&result->copy, &blocks);
-    return code;
-}
-
-/* The data are random floats in [-1, 1]: no sum of 64 reaches this. */
-#define IMPOSSIBLE_SUM (-1e30f)
-
-/* Times one read kernel over `items` work-items. */
-static int time_read_kernel(clxent_context *ctx, cl_program program,
-                            const char *name, size_t items, cl_mem source,
-                            cl_mem sink, double budget, unsigned repeat,
-                            timing *t)
+/* Times kernel `name` over `items` work-items with arguments `args`. */
+static int time_kernel(clxent_context *ctx, cl_program program,
+                       const char *name, size_t items, const probe_arg *args,
+                       cl_uint arg_count, double budget, unsigned repeat,
+                       timing *t)
 {
     cl_int code;
-    const cl_float impossible = IMPOSSIBLE_SUM;
     probe p = { clxent_queue(ctx), NULL, items };
     p.kernel = clCreateKernel(program, name, &code);
-    if (report(code, "clCreateKernel (read)"))
+    if (report(code, "clCreateKernel"))
         return code;
-    code = clSetKernelArg(p.kernel, 0, sizeof source, &source);
-    if (code == CL_SUCCESS)
-        code = clSetKernelArg(p.kernel, 1, sizeof impossible, &impossible);
-    if (code == CL_SUCCESS)
-        code = clSetKernelArg(p.kernel, 2, sizeof sink, &sink);
-    if (!report(code, "clSetKernelArg (read)"))
+    for (cl_uint i = 0; i < arg_count && code == CL_SUCCESS; i++)
+        code = clSetKernelArg(p.kernel, i, args[i].size, args[i].value);
+    if (!report(code, "clSetKernelArg"))
         code = time_runs(run_probe, &p, budget, repeat, t);
     clReleaseKernel(p.kernel);
     return code;
 }
 
+/* Times the slice kernel `slices` over `slice_items` work-items and the
+ * block kernel `blocks` over one work-item a BLOCK; keeps the faster. */
+static int time_patterns(clxent_context *ctx, cl_program program,
+                         const char *slices, size_t slice_items,
+                         const char *blocks, const probe_arg *args,
+                         cl_uint arg_count, const bandwidth *result,
+                         double budget, unsigned repeat, timing *t)
+{
+    timing block_timing;
+    const size_t elements = result->buffer_bytes / 16;
+    int code = time_kernel(ctx, program, slices, slice_items, args, arg_count,
+                           budget, repeat, t);
+    if (code == 0)
+        code = time_kernel(ctx, program, blocks, elements / BLOCK, args,
+                           arg_count, budget, repeat, &block_timing);
+    if (code == 0)
+        keep_faster(t, &block_timing);
+    return code;
+}
+
+static int time_copy(clxent_context *ctx, cl_program program, cl_mem source,
+                     cl_mem destination, double budget, unsigned repeat,
+                     bandwidth *result)
+{
+    const probe_arg args[] = { { sizeof source, &source },
+                               { sizeof destination, &destination } };
+    return time_patterns(ctx, program, "copy_float4", result->buffer_bytes / 16,
+                         "copy_blocks", args, 2, result, budget, repeat,
+                         &result->copy);
+}
+
+/* The data are random floats in [-1, 1]: no sum of 64 reaches this. */
+#define IMPOSSIBLE_SUM (-1e30f)
+
 static int time_read(clxent_context *ctx, cl_program program, cl_mem source,
                      double budget, unsigned repeat, bandwidth *result)
 {
     cl_int code;
-    const size_t elements = result->buffer_bytes / 16;
-    timing blocks;
+    const cl_float impossible = IMPOSSIBLE_SUM;
     cl_mem sink = clCreateBuffer(clxent_cl_context(ctx), CL_MEM_WRITE_ONLY,
                                  sizeof(float), NULL, &code);
     if (report(code, "clCreateBuffer (sink)"))
         return code;
-    code =
-        time_read_kernel(ctx, program, "read_float4", elements / READS_PER_ITEM,
-                         source, sink, budget, repeat, &result->read);
-    if (code == 0)
-        code = time_read_kernel(ctx, program, "read_blocks", elements / BLOCK,
-                                source, sink, budget, repeat, &blocks);
-    if (code == 0)
-        keep_faster(&result->read, &blocks);
+    const probe_arg args[] = { { sizeof source, &source },
+                               { sizeof impossible, &impossible },
+                               { sizeof sink, &sink } };
+    code = time_patterns(
+        ctx, program, "read_float4", result->buffer_bytes / 16 / READS_PER_ITEM,
+        "read_blocks", args, 3, result, budget, repeat, &result->read);
     clReleaseMemObject(sink);
     return code;
 }

@@ -1,11 +1,13 @@
 /*
  * The sigmoid family: binary and multi-label crossentropy and binary
  * focal crossentropy, elementwise over the `classes` outputs of a row,
- * with the gradient and the accuracy count in the same visit. One row per
- * work-item: a row is short (K outputs) and is validated before any of
- * its outputs is written. A row's results are a few bytes against its
- * K inputs, so each work-group folds its slice of rows into its partial
- * itself, and the host skips reduce_rows.
+ * with the gradient and the accuracy count in the same visit. Rows are
+ * short (K outputs), so where every output weighs the same and nothing
+ * per row is asked the rows of a block are one flat run of outputs;
+ * otherwise each row is visited alone. Either way a row is validated
+ * before any of its outputs is written. A row's results are a few bytes
+ * against its K inputs, so each work-group folds its slice of rows into
+ * its partial itself, and the host skips reduce_rows.
  */
 #include "common.h"
 
@@ -35,7 +37,7 @@ typedef struct sigmoid_options {
 /* The crossentropy of each element and, through `slope` where it is not
  * NULL, its derivative by x. From logits, both softplus terms share
  * log1p(exp(-|x|)). */
-inline floatv binary_term(floatv x, floatv y, floatv pos_weight,
+__attribute__((always_inline)) inline floatv binary_term(floatv x, floatv y, floatv pos_weight,
                           const sigmoid_options *o, floatv *slope)
 {
     if (o->flags & F_LOGITS) {
@@ -70,7 +72,7 @@ inline floatv sigmoid(floatv v)
  * the sigmoid of the logits or the unclipped probability, times the
  * class balance when asked.
  */
-inline floatv focal_binary_term(floatv x, floatv y, floatv pos_weight,
+__attribute__((always_inline)) inline floatv focal_binary_term(floatv x, floatv y, floatv pos_weight,
                                 const sigmoid_options *o, floatv *slope)
 {
     floatv ce_slope;
@@ -155,13 +157,209 @@ chunk_term(floatv x, floatv y, floatv pos_weight, const sigmoid_options *o,
                                 : binary_term(x, y, pos_weight, o, slope);
 }
 
+/* The arrays of a call, each already at its offset; optional ones NULL. */
+typedef struct sigmoid_io {
+    __global const storage_t *x;
+    __global const storage_t *targets;
+    __global const float *pos_weight;
+    __global const float *sample_weights;
+    __global const float *element_weights;
+    __global const float *upstream;
+    __global storage_t *gradient;
+    __global float *element_loss;
+    __global float *row_loss;
+    __global uint *row_bad;
+} sigmoid_io;
+
+/* What a work-item has summed so far: compensated per lane, folded
+ * across lanes once at the end. Outputs of flat blocks each weigh 1 and
+ * are only counted. */
+typedef struct item_sums {
+    floatv loss, loss_carry, weight, weight_carry;
+    intv correct;
+    ulong flat_outputs;
+    fold f;
+} item_sums;
+
+/* One row, any options: checked first, zero outputs when bad. */
+__attribute__((always_inline)) inline void
+visit_row(const sigmoid_io *io, ulong n, uint classes,
+          const sigmoid_options *o, float scale, float threshold,
+          item_sums *s)
+{
+    const uint flags = o->flags;
+    const int per_element = flags & F_PER_ELEMENT;
+    /* A row's loss is the mean of its outputs unless they count alone. */
+    const float row_share = per_element ? 1.0f : 1.0f / classes;
+    const floatv zero = (floatv)(0.0f);
+    const size_t base = (size_t)n * classes;
+    __global const storage_t *x = io->x + base;
+    __global const storage_t *targets = io->targets + base;
+    __global const float *element_weights =
+        io->element_weights ? io->element_weights + base : 0;
+    const float sample_weight = io->sample_weights ? io->sample_weights[n]
+                                                   : 1.0f;
+    /* A row of one chunk is loaded once, for the check and the terms. */
+    const int one_chunk = classes <= VECTOR_WIDTH;
+    floatv x_only = zero, y_only = zero;
+    uint bad;
+    if (one_chunk) {
+        x_only = chunk_of(x, 0, classes);
+        y_only = chunk_of(targets, 0, classes);
+        bad = any(chunk_bad(x_only, y_only, flags))
+            ? first_bad(x, targets, classes, flags) : 0;
+    } else {
+        bad = check_row(x, targets, classes, flags);
+    }
+    if (bad) {
+        io->row_bad[n] = bad;
+        if (!s->f.first_bad)
+            s->f.first_bad = n + 1;
+    } else {
+        s->f.count += per_element ? classes : 1;
+        /* Unweighted rows weigh their count, set after the loop. */
+        if (!per_element && io->sample_weights)
+            kahan_add(&s->f.weight, &s->f.weight_carry, sample_weight);
+    }
+    /* Per sample a bad value spoils its row; per element only itself,
+     * and the row's other outputs count (ok below). */
+    const int spoiled = bad && !per_element;
+    intv good = (intv)(0);
+    if (spoiled || (flags & F_WEIGHTS_ONLY)) {
+        for (uint k = 0; k < classes; k += VECTOR_WIDTH) {
+            if (io->gradient && spoiled)
+                store_chunk(io->gradient + base, k, classes, zero);
+            if (io->element_loss && spoiled)
+                store_float_chunk(io->element_loss + base, k, classes, zero);
+            if (spoiled || !per_element)
+                continue;
+            intv ok = live_lanes(classes - k);
+            if (bad)
+                ok &= ~chunk_bad(chunk_of(x, k, classes),
+                                 chunk_of(targets, k, classes), flags);
+            good -= ok;
+            vector_kahan_add(
+                &s->weight, &s->weight_carry,
+                select(zero,
+                       sample_weight *
+                           weights_of(element_weights, k, classes, 1.0f),
+                       ok));
+        }
+        if (bad && !spoiled)
+            s->f.count += vector_count(good);
+        if (io->row_loss)
+            io->row_loss[n] = 0.0f;
+        return;
+    }
+    floatv mine = zero;
+    for (uint k = 0; k < classes; k += VECTOR_WIDTH) {
+        const floatv ew = weights_of(element_weights, k, classes, 1.0f);
+        const floatv xv = one_chunk ? x_only : chunk_of(x, k, classes);
+        const floatv y = one_chunk ? y_only : chunk_of(targets, k, classes);
+        intv ok = live_lanes(classes - k);
+        if (bad)
+            ok &= ~chunk_bad(xv, y, flags);
+        const floatv ys = y * (1.0f - o->smoothing) + 0.5f * o->smoothing;
+        const floatv pw = weights_of(io->pos_weight, k, classes, 1.0f);
+        const floatv w = sample_weight * ew;
+        if (per_element)
+            vector_kahan_add(&s->weight, &s->weight_carry,
+                             select(zero, w, ok));
+        good -= ok;
+        s->correct -= ok & ((xv > threshold) == (y >= 0.5f));
+        floatv slope;
+        const floatv term = io->gradient ? chunk_term(xv, ys, pw, o, &slope)
+                                         : chunk_term(xv, ys, pw, o, 0);
+        const floatv value = select(zero, w * term, ok);
+        mine += value;
+        vector_kahan_add(&s->loss, &s->loss_carry, value * row_share);
+        if (io->element_loss)
+            store_float_chunk(io->element_loss + base, k, classes, value);
+        if (io->gradient) {
+            floatv d = w * slope * scale;
+            if (io->upstream && per_element)
+                d *= weights_of(io->upstream + base, k, classes, 1.0f);
+            else if (io->upstream)
+                d *= io->upstream[n];
+            if (!per_element)
+                d /= classes;
+            if (bad)
+                d = select(zero, d, ok);
+            store_chunk(io->gradient + base, k, classes, d);
+        }
+    }
+    if (bad)
+        s->f.count += vector_count(good);
+    if (io->row_loss)
+        io->row_loss[n] = per_element ? sum_of(mine) : sum_of(mine) / classes;
+}
+
+/* Outputs in one flat block: a few cache lines of each array, so that the
+ * check pass leaves them in L1 for the terms. */
+#define FLAT_BLOCK 512u
+
 /*
- * Rows go to work-groups in contiguous slices and to the items of a group
- * in turn. Each item keeps its sums per lane, compensated (Kahan) lane by
- * lane, and folds them across lanes once at the end: a row costs no
- * horizontal step unless its own loss is asked for (reduction NONE).
- * row_bad is written for bad rows only: finalize reads the first bad
- * row's entry and no other.
+ * Rows [begin, end) as one flat run of outputs, when every output of a
+ * row weighs the same and nothing per row is asked (see sigmoid_rows):
+ * chunks then cross rows, and a row of 16 costs no more than 16 outputs
+ * of a long row. Returns 0, having added and written nothing, when a
+ * value of the block is bad; the caller then visits its rows one by one.
+ * With a gradient the check runs first: the gradient may overwrite x.
+ */
+__attribute__((always_inline)) inline int
+visit_flat_block(const sigmoid_io *io, ulong begin, ulong end, uint classes,
+                 const sigmoid_options *o, float gradient_scale,
+                 float threshold, item_sums *s)
+{
+    const floatv zero = (floatv)(0.0f);
+    const size_t base = (size_t)begin * classes;
+    const uint outputs = (uint)(end - begin) * classes;
+    __global const storage_t *x = io->x + base;
+    __global const storage_t *targets = io->targets + base;
+    if (io->gradient) {
+        intv bad = (intv)(0);
+        for (uint i = 0; i < outputs; i += VECTOR_WIDTH)
+            bad |= chunk_bad(chunk_of(x, i, outputs),
+                             chunk_of(targets, i, outputs), o->flags);
+        if (any(bad))
+            return 0;
+    }
+    intv bad = (intv)(0), correct = (intv)(0);
+    floatv sum = zero;
+    for (uint i = 0; i < outputs; i += VECTOR_WIDTH) {
+        const intv live = live_lanes(outputs - i);
+        const floatv xv = chunk_of(x, i, outputs);
+        const floatv y = chunk_of(targets, i, outputs);
+        if (!io->gradient)
+            bad |= chunk_bad(xv, y, o->flags);
+        const floatv ys = y * (1.0f - o->smoothing) + 0.5f * o->smoothing;
+        /* Whole chunks of a row here (see sigmoid_rows), so one load. */
+        const floatv pw = weights_of(io->pos_weight, i % classes, classes, 1.0f);
+        correct -= live & ((xv > threshold) == (y >= 0.5f));
+        floatv slope;
+        const floatv term = io->gradient ? chunk_term(xv, ys, pw, o, &slope)
+                                         : chunk_term(xv, ys, pw, o, 0);
+        sum += select(zero, term, live);
+        if (io->gradient)
+            store_chunk(io->gradient + base, i, outputs,
+                        slope * gradient_scale);
+    }
+    if (any(bad))
+        return 0;
+    const int per_element = o->flags & F_PER_ELEMENT;
+    vector_kahan_add(&s->loss, &s->loss_carry,
+                     per_element ? sum : sum / classes);
+    s->correct += correct;
+    s->f.count += per_element ? outputs : end - begin;
+    s->flat_outputs += outputs;
+    return 1;
+}
+
+/*
+ * Rows go to work-groups in contiguous slices. In the general path the
+ * items of a group take its rows in turn; in the flat path each item takes
+ * a contiguous share of the slice, in flat blocks. row_bad is written for
+ * bad rows only: finalize reads the first bad row's entry and no other.
  */
 __kernel void sigmoid_rows(
     __global const storage_t *x, ulong x_offset,
@@ -180,120 +378,55 @@ __kernel void sigmoid_rows(
     const sigmoid_options o = { flags, smoothing, epsilon, gamma, alpha };
     const int per_element = flags & F_PER_ELEMENT;
     const float scale = host_scale * (device_scale ? device_scale[0] : 1.0f);
-    /* A row's loss is the mean of its outputs unless they count alone. */
-    const float row_share = per_element ? 1.0f : 1.0f / classes;
     const floatv zero = (floatv)(0.0f);
-    x += x_offset;
-    targets += targets_offset;
-    if (pos_weight)
-        pos_weight += pos_weight_offset;
-    if (element_weights)
-        element_weights += element_weights_offset;
-    if (upstream)
-        upstream += upstream_offset;
-    if (gradient)
-        gradient += gradient_offset;
-    if (element_loss)
-        element_loss += element_loss_offset;
-    if (row_loss)
-        row_loss += row_loss_offset;
-    fold f = { 0.0f, 0.0f, 0.0f, 0.0f, 0, 0, 0 };
-    floatv loss = zero, loss_carry = zero, weight = zero, weight_carry = zero;
-    intv correct = (intv)(0);
-    const ulong end = slice_end(rows);
-    for (ulong n = slice_begin(rows) + get_local_id(0); n < end;
-         n += get_local_size(0)) {
-        const size_t base = (size_t)n * classes;
-        const float sample_weight = sample_weights
-            ? sample_weights[sample_weights_offset + n] : 1.0f;
-        /* A row of one chunk is loaded once, for the check and the terms. */
-        const int one_chunk = classes <= VECTOR_WIDTH;
-        floatv x_only = zero, y_only = zero;
-        uint bad;
-        if (one_chunk) {
-            x_only = chunk_of(x + base, 0, classes);
-            y_only = chunk_of(targets + base, 0, classes);
-            bad = any(chunk_bad(x_only, y_only, flags))
-                ? first_bad(x + base, targets + base, classes, flags) : 0;
-        } else {
-            bad = check_row(x + base, targets + base, classes, flags);
+    const sigmoid_io io = {
+        x + x_offset,
+        targets + targets_offset,
+        pos_weight ? pos_weight + pos_weight_offset : 0,
+        sample_weights ? sample_weights + sample_weights_offset : 0,
+        element_weights ? element_weights + element_weights_offset : 0,
+        upstream ? upstream + upstream_offset : 0,
+        gradient ? gradient + gradient_offset : 0,
+        element_loss ? element_loss + element_loss_offset : 0,
+        row_loss ? row_loss + row_loss_offset : 0,
+        row_bad,
+    };
+    item_sums s = { zero, zero, zero, zero, (intv)(0), 0,
+                    { 0.0f, 0.0f, 0.0f, 0.0f, 0, 0, 0 } };
+    /* Flat when every output weighs 1, nothing per row is written, and a
+     * class weight chunk never crosses a row. */
+    const int flat = !sample_weights && !element_weights && !upstream &&
+        !element_loss && !row_loss && !(flags & F_WEIGHTS_ONLY) &&
+        (!pos_weight || classes % VECTOR_WIDTH == 0);
+    const ulong begin = slice_begin(rows), end = slice_end(rows);
+    if (flat && begin < end) {
+        const ulong share = (end - begin + get_local_size(0) - 1) /
+                            get_local_size(0);
+        const ulong first = begin + get_local_id(0) * share;
+        const ulong last = min(end, first + share);
+        const ulong block = max(1u, FLAT_BLOCK / classes);
+        const float gradient_scale = per_element ? scale : scale / classes;
+        for (ulong b = first; b < last; b += block) {
+            const ulong b_end = min(last, b + block);
+            if (!visit_flat_block(&io, b, b_end, classes, &o, gradient_scale,
+                                  threshold, &s))
+                for (ulong n = b; n < b_end; n++)
+                    visit_row(&io, n, classes, &o, scale, threshold, &s);
         }
-        if (bad) {
-            row_bad[n] = bad;
-            if (!f.first_bad)
-                f.first_bad = n + 1;
-        } else {
-            f.count += per_element ? classes : 1;
-            /* Unweighted rows weigh their count, set after the loop. */
-            if (!per_element && sample_weights)
-                kahan_add(&f.weight, &f.weight_carry, sample_weight);
-        }
-        if (bad || (flags & F_WEIGHTS_ONLY)) {
-            for (uint k = 0; k < classes; k += VECTOR_WIDTH) {
-                if (gradient && bad)
-                    store_chunk(gradient + base, k, classes, zero);
-                if (element_loss && bad)
-                    store_float_chunk(element_loss + base, k, classes, zero);
-                if (!bad && per_element)
-                    vector_kahan_add(&weight, &weight_carry,
-                                     select(zero,
-                                            sample_weight *
-                                                weights_of(element_weights
-                                                               ? element_weights +
-                                                                     base
-                                                               : 0,
-                                                           k, classes, 1.0f),
-                                            live_lanes(classes - k)));
-            }
-            if (row_loss)
-                row_loss[n] = 0.0f;
-            continue;
-        }
-        floatv mine = zero;
-        for (uint k = 0; k < classes; k += VECTOR_WIDTH) {
-            const intv live = live_lanes(classes - k);
-            const floatv ew = weights_of(element_weights ? element_weights + base
-                                                         : 0,
-                                         k, classes, 1.0f);
-            const floatv xv = one_chunk ? x_only : chunk_of(x + base, k, classes);
-            const floatv y = one_chunk ? y_only
-                                       : chunk_of(targets + base, k, classes);
-            const floatv ys = y * (1.0f - smoothing) + 0.5f * smoothing;
-            const floatv pw = weights_of(pos_weight, k, classes, 1.0f);
-            const floatv w = sample_weight * ew;
-            if (per_element)
-                vector_kahan_add(&weight, &weight_carry, select(zero, w, live));
-            correct -= live & ((xv > threshold) == (y >= 0.5f));
-            floatv slope;
-            const floatv term = gradient ? chunk_term(xv, ys, pw, &o, &slope)
-                                         : chunk_term(xv, ys, pw, &o, 0);
-            const floatv value = select(zero, w * term, live);
-            mine += value;
-            vector_kahan_add(&loss, &loss_carry, value * row_share);
-            if (element_loss)
-                store_float_chunk(element_loss + base, k, classes,
-                                  w * term);
-            if (gradient) {
-                floatv d = w * slope * scale;
-                if (upstream && per_element)
-                    d *= weights_of(upstream + base, k, classes, 1.0f);
-                else if (upstream)
-                    d *= upstream[n];
-                if (!per_element)
-                    d /= classes;
-                store_chunk(gradient + base, k, classes, d);
-            }
-        }
-        if (row_loss)
-            row_loss[n] = per_element ? sum_of(mine) : sum_of(mine) / classes;
+    } else {
+        for (ulong n = begin + get_local_id(0); n < end;
+             n += get_local_size(0))
+            visit_row(&io, n, classes, &o, scale, threshold, &s);
     }
-    f.loss = sum_of(loss) - sum_of(loss_carry);
+    fold f = s.f;
+    f.loss = sum_of(s.loss) - sum_of(s.loss_carry);
     if (per_element)
-        f.weight = sum_of(weight) - sum_of(weight_carry);
+        f.weight = sum_of(s.weight) - sum_of(s.weight_carry) +
+                   (float)s.flat_outputs;
     else if (!sample_weights)
         f.weight = (float)f.count;
     if (flags & F_ACCURACY)
-        f.correct = vector_count(correct);
+        f.correct = vector_count(s.correct);
     store_partial(f, part_loss, part_weight, part_count, part_correct,
                   part_bad, losses, weights, counts, corrects, bads);
 }

@@ -357,7 +357,10 @@ CLXENT_API clxent_host_args clxent_host_args_defaults(void);
  *
  * Label and target errors are found on the device: this call returns
  * CLXENT_OK after enqueueing, and the error comes back from the next
- * clxent_finish() on the context. Outputs of bad rows are zero.
+ * clxent_finish() on the context. Outputs of bad rows are zero (binary
+ * with per_element: of the bad outputs alone), and the reduced loss and
+ * the accuracy count leave them out; the gradient of MEAN, written in the
+ * pass that finds them, may still count them in its divisor.
  *
  * Returns CLXENT_OK, CLXENT_ERROR_NULL_ARGUMENT, CLXENT_ERROR_INVALID_SHAPE,
  * CLXENT_ERROR_SIZE_OVERFLOW, CLXENT_ERROR_BUFFER_TOO_SMALL,

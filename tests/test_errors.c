@@ -1000,3 +1000,65 @@ Test(errors, binary_targets_through_enqueue)
     release_device(&d);
     problem_free(&p);
 }
+
+/*
+ * Bad targets on the device among rows of every width the sigmoid kernel
+ * treats differently: one chunk, rows that chunks cross, whole chunks
+ * with pos_weight. The reductions that fold rows without per-row outputs
+ * take the flat blocks, and a block with a bad value goes back to rows:
+ * the good rows of that block must still count, the bad ones be zero.
+ */
+Test(errors, binary_bad_targets_in_flat_blocks)
+{
+    const clxent_shape shapes[] = { { 300, 16, 1 },
+                                    { 97, 5, 1 },
+                                    { 70, 32, 1 } };
+    const clxent_reduction reductions[] = { CLXENT_REDUCTION_MEAN,
+                                            CLXENT_REDUCTION_SUM,
+                                            CLXENT_REDUCTION_WEIGHTED_MEAN,
+                                            CLXENT_REDUCTION_NONE };
+    for (size_t s = 0; s < 3; s++)
+        for (size_t r = 0; r < 4; r++)
+            for (int per_element = 0; per_element <= 1; per_element++) {
+                const clxent_shape shape = shapes[s];
+                const size_t k = shape.classes;
+                problem p = problem_new(s == 2 ? CLXENT_LOSS_BINARY_FOCAL
+                                               : CLXENT_LOSS_BINARY,
+                                        shape, CLXENT_I32);
+                char what[96];
+                clxent_error error;
+                snprintf(what, sizeof what,
+                         "%zux%zu reduction %d per_element %d", shape.rows, k,
+                         (int)reductions[r], per_element);
+                p.loss.reduction = reductions[r];
+                p.loss.per_element = per_element;
+                p.loss_values = ref_loss_count(&p.loss, &p.shape);
+                p.loss_out = realloc(p.loss_out, p.loss_values * sizeof(float));
+                p.targets[41 * k + 2] = 1.5f;
+                p.targets[43 * k + k - 1] = NAN;
+                p.targets[(shape.rows - 1) * k] = -1.0f;
+                on_device d = to_device(&p);
+                answer want = solve(&p, 0);
+                /* MEAN's gradient is written in the pass that finds the
+                 * bad values, so it divides by every row (or output). */
+                const double all =
+                    per_element ? (double)p.values : (double)shape.rows;
+                for (size_t i = 0;
+                     reductions[r] == CLXENT_REDUCTION_MEAN && i < p.values;
+                     i++)
+                    want.gradient[i] *= (all - 3.0) / all;
+                cr_expect_eq(clxent_enqueue(context(), &p.loss, &p.shape,
+                                            &d.args, 0, NULL, NULL),
+                             CLXENT_OK, "%s", what);
+                cr_expect_eq(clxent_finish(context()),
+                             CLXENT_ERROR_INVALID_TARGET, "%s", what);
+                clxent_last_error(context(), &error);
+                cr_expect_eq(error.index, (int64_t)(41 * k + 2),
+                             "%s: index %lld", what, (long long)error.index);
+                read_outputs(&p, &d);
+                expect_answer(&p, &want, what);
+                answer_free(&want);
+                release_device(&d);
+                problem_free(&p);
+            }
+}

@@ -421,6 +421,9 @@ static void scatter_row(const ref_problem *problem, size_t r, const double *row,
         gradient[(n * classes + c) * spatial + s] = row ? row[c] : 0;
 }
 
+static int first_non_finite_in_row(const ref_problem *problem, size_t r,
+                                   int64_t *index);
+
 static void softmax_family(const ref_problem *problem, double *scratch,
                            value_terms *values, double *gradient,
                            ref_result *result)
@@ -439,14 +442,20 @@ static void softmax_family(const ref_problem *problem, double *scratch,
     work.dlog_p = scratch + 6 * classes;
 
     for (size_t r = 0; r < rows; r++) {
-        const int state =
-            is_sparse(problem->loss.kind) ? label_state(problem, r) : 0;
+        int state = is_sparse(problem->loss.kind) ? label_state(problem, r) : 0;
         int correct = 0;
+
+        int64_t non_finite = -1;
 
         if (state < 0 && result->status == CLXENT_OK) {
             result->status = CLXENT_ERROR_INVALID_LABEL;
             result->bad_index = (int64_t)r;
         }
+        /* A checked non-finite prediction spoils its row like a bad
+         * label (check_finite has named it). */
+        if (state == 0 && problem->loss.check_finite &&
+            first_non_finite_in_row(problem, r, &non_finite) > 0)
+            state = 1;
         if (state != 0) {
             values[r] = (value_terms){ 0, 0, 0 };
             scatter_row(problem, r, NULL, gradient);
@@ -554,9 +563,27 @@ static int64_t first_bad_target(const ref_problem *problem, size_t n)
     return -1;
 }
 
+/* A bad target, or a non-finite prediction when they are checked. */
+static int element_is_bad(const ref_problem *problem, size_t at)
+{
+    return target_is_bad(&problem->loss, problem->targets[at]) ||
+           (problem->loss.check_finite && !isfinite(problem->predictions[at]));
+}
+
+static int row_has_bad_element(const ref_problem *problem, size_t n)
+{
+    const size_t outputs = problem->shape.classes;
+
+    for (size_t k = 0; k < outputs; k++)
+        if (element_is_bad(problem, n * outputs + k))
+            return 1;
+    return 0;
+}
+
 /*
- * Sample n. A bad target zeroes the loss value it belongs to: the
- * element when per_element, else the whole sample.
+ * Sample n. A bad target (or a checked non-finite prediction) zeroes the
+ * loss value it belongs to: the element when per_element, else the whole
+ * sample.
  */
 static void sigmoid_row(const ref_problem *problem, size_t n,
                         value_terms *values, double *grad, ref_result *result)
@@ -566,6 +593,7 @@ static void sigmoid_row(const ref_problem *problem, size_t n,
     const double sample =
         problem->sample_weights ? problem->sample_weights[n] : 1;
     const int64_t bad = first_bad_target(problem, n);
+    const int spoiled = row_has_bad_element(problem, n);
     long double row_sum = 0;
 
     if (bad >= 0 && result->status == CLXENT_OK) {
@@ -578,7 +606,7 @@ static void sigmoid_row(const ref_problem *problem, size_t n,
         double e = 0, g = 0;
 
         grad[k] = 0;
-        if (target_is_bad(loss, y) || (bad >= 0 && !loss->per_element))
+        if (element_is_bad(problem, at) || (spoiled && !loss->per_element))
             continue;
         e = sigmoid_element(problem, at, &g);
         result->correct +=
@@ -597,7 +625,7 @@ static void sigmoid_row(const ref_problem *problem, size_t n,
     if (!loss->per_element) {
         values[n] = (value_terms){ sample * (double)row_sum / (double)outputs,
                                    1, sample };
-        if (bad >= 0)
+        if (spoiled)
             values[n] = (value_terms){ 0, 0, 0 };
     }
 }

@@ -318,6 +318,10 @@ inline pass_b merge_b(pass_b a, pass_b b)
  * src/loss.c); a share that outgrew them would overrun it. */
 typedef char pass_a_fits_the_host_slots[sizeof(pass_a) <= 48 ? 1 : -1];
 typedef char pass_b_fits_the_host_slots[sizeof(pass_b) <= 48 ? 1 : -1];
+/* Split rows keep shares in global memory at PASS_A_BYTES and
+ * PASS_B_BYTES (src/loss.c). */
+typedef char pass_a_is_9_words[sizeof(pass_a) == 36 ? 1 : -1];
+typedef char pass_b_is_3_words[sizeof(pass_b) == 12 ? 1 : -1];
 
 GROUP_MERGE(group_merge_a, pass_a, merge_a)
 GROUP_MERGE(group_merge_b, pass_b, merge_b)
@@ -755,51 +759,46 @@ inline void vector_gradient(const softmax_row *row, pass_a a, pass_b b,
                        1);
 }
 
-/* One row, start to end, with a fixed sequence of group folds. */
-inline row_out softmax_visit(const softmax_row *row, float sample_weight,
-                             float grad_scale, const softmax_options *o,
-                             __local float *scratch)
+inline int label_is_bad(const softmax_row *row, const softmax_options *o)
+{
+    return row->targets == 0 && !row->ignored &&
+           (row->label < 0 || row->label >= o->classes);
+}
+
+/* The pass B share of a row that needs one; zeros otherwise. */
+inline pass_b visit_b_share(const softmax_row *row, pass_a a, target_span span,
+                            const softmax_options *o, int active)
+{
+    const pass_b none = { 0.0f, 0.0f, 0 };
+    const uint truth = row->targets == 0 ? (uint)row->label : a.best_class;
+    const int rank = (o->flags & F_ACCURACY) && truth < o->classes;
+    if (o->flags & F_WEIGHTS_ONLY)
+        return none;
+    if (!row->vector)
+        return visit_b(row, a, truth, o, active);
+    if (active && (rank || (o->flags & F_FOCAL)))
+        return vector_visit_b(row, a, truth, span, o);
+    return none;
+}
+
+/* A row's results from its merged passes. */
+inline row_out row_result(const softmax_row *row, pass_a a, pass_b b,
+                          float sample_weight, const softmax_options *o)
 {
     row_out out = { 0.0f, 0.0f, 0, 0, 0 };
-    const int sparse = row->targets == 0;
-    const int weights_only = o->flags & F_WEIGHTS_ONLY;
-    const int bad_label = sparse && !row->ignored &&
-                          (row->label < 0 || row->label >= o->classes);
-    int active = !row->ignored && !bad_label;
-
-    const int visit = active && !(sparse && weights_only);
-    target_span span = { UINT_MAX, 0 };
-    const pass_a a = group_merge_a(row->vector
-                                       ? vector_visit_a(row, o, visit, &span)
-                                       : visit_a(row, o, visit),
-                                   (__local pass_a *)scratch, row->lane,
-                                   row->lanes);
+    const int bad_label = label_is_bad(row, o);
     const int bad_input = a.first_bad != UINT_MAX;
-    active = active && !bad_input;
-    const uint truth = sparse ? (uint)row->label : a.best_class;
-    const int rank = (o->flags & F_ACCURACY) && truth < o->classes;
-    pass_b b = { 0.0f, 0.0f, 0 };
-    if (!row->vector)
-        b = visit_b(row, a, truth, o, active && !weights_only);
-    else if (active && !weights_only && (rank || (o->flags & F_FOCAL)))
-        b = vector_visit_b(row, a, truth, span, o);
-    b = group_merge_b(b, (__local pass_b *)scratch, row->lane, row->lanes);
-    if (row->gradient && !weights_only && row->vector)
-        vector_gradient(row, a, b, span, grad_scale, o, active);
-    else if (row->gradient && !weights_only)
-        write_gradient(row, a, b, grad_scale, o, active);
-
     if (bad_label)
         out.bad = BAD(BAD_LABEL, 0);
     else if (bad_input)
         out.bad = BAD(BAD_NON_FINITE, a.first_bad);
-    if (!active)
+    if (row->ignored || bad_label || bad_input)
         return out;
     out.count = 1;
     out.weight = sample_weight *
-                 (sparse ? class_weight(row, (uint)row->label)
-                         : a.target_mass);
-    if (weights_only)
+                 (row->targets == 0 ? class_weight(row, (uint)row->label)
+                                    : a.target_mass);
+    if (o->flags & F_WEIGHTS_ONLY)
         return out;
     out.correct = (o->flags & F_ACCURACY) && b.beaten_by < o->top_k;
     float loss = b.loss;
@@ -814,7 +813,105 @@ inline row_out softmax_visit(const softmax_row *row, float sample_weight,
     return out;
 }
 
-/* Everything a kernel entry receives, in one list for all six entries. */
+/* Whether pass A visits the row's classes: sparse weights need only the
+ * label's. */
+inline int visits_a(const softmax_row *row, const softmax_options *o)
+{
+    return !row->ignored && !label_is_bad(row, o) &&
+           !(row->targets == 0 && (o->flags & F_WEIGHTS_ONLY));
+}
+
+/* One row, start to end, with a fixed sequence of group folds. */
+inline row_out softmax_visit(const softmax_row *row, float sample_weight,
+                             float grad_scale, const softmax_options *o,
+                             __local float *scratch)
+{
+    const int visit = visits_a(row, o);
+    target_span span = { UINT_MAX, 0 };
+    const pass_a a = group_merge_a(row->vector
+                                       ? vector_visit_a(row, o, visit, &span)
+                                       : visit_a(row, o, visit),
+                                   (__local pass_a *)scratch, row->lane,
+                                   row->lanes);
+    const int active =
+        !row->ignored && !label_is_bad(row, o) && a.first_bad == UINT_MAX;
+    const pass_b b = group_merge_b(visit_b_share(row, a, span, o, active),
+                                   (__local pass_b *)scratch, row->lane,
+                                   row->lanes);
+    if (row->gradient && !(o->flags & F_WEIGHTS_ONLY) && row->vector)
+        vector_gradient(row, a, b, span, grad_scale, o, active);
+    else if (row->gradient && !(o->flags & F_WEIGHTS_ONLY))
+        write_gradient(row, a, b, grad_scale, o, active);
+    return row_result(row, a, b, sample_weight, o);
+}
+
+/*
+ * The split row: a few very wide rows, each over `segments` work-groups,
+ * so that a GPU has a group for every compute unit. Three launches of
+ * one entry: (A) each group stores its pass A share, (B) each merges its
+ * row's A shares in segment order and stores its pass B share, (C) each
+ * merges both and writes its classes' gradient, and segment 0 stores the
+ * row. The shares merge in a fixed order, so results are deterministic.
+ */
+#define SPLIT_A 0u
+#define SPLIT_B 1u
+#define SPLIT_C 2u
+
+inline pass_a merged_a(__global const pass_a *shares, uint count)
+{
+    pass_a a = shares[0];
+    for (uint i = 1; i < count; i++)
+        a = merge_a(a, shares[i]);
+    return a;
+}
+
+inline pass_b merged_b(__global const pass_b *shares, uint count)
+{
+    pass_b b = shares[0];
+    for (uint i = 1; i < count; i++)
+        b = merge_b(b, shares[i]);
+    return b;
+}
+
+/* Every lane folds twice whatever the phase, so barriers stay uniform. */
+inline void split_visit(const softmax_row *row, float sample_weight,
+                        float grad_scale, const softmax_options *o,
+                        __local float *scratch, ulong r, uint segments,
+                        uint phase, uint with_b, __global pass_a *shares_a,
+                        __global pass_b *shares_b, __global float *row_loss,
+                        __global float *row_weight, __global uint *row_count,
+                        __global uint *row_correct, __global uint *row_bad)
+{
+    const int lead = get_local_id(0) == 0;
+    const size_t row_shares = (size_t)r * segments;
+    const size_t mine = row_shares + get_group_id(0) % segments;
+    const target_span span = { UINT_MAX, 0 };
+    pass_a a = group_merge_a(visit_a(row, o, phase == SPLIT_A && visits_a(row, o)),
+                             (__local pass_a *)scratch, get_local_id(0),
+                             get_local_size(0));
+    if (phase == SPLIT_A && lead)
+        shares_a[mine] = a;
+    if (phase != SPLIT_A)
+        a = merged_a(shares_a + row_shares, segments);
+    const int active =
+        !row->ignored && !label_is_bad(row, o) && a.first_bad == UINT_MAX;
+    pass_b b = group_merge_b(
+        visit_b_share(row, a, span, o, active && phase == SPLIT_B),
+        (__local pass_b *)scratch, get_local_id(0), get_local_size(0));
+    if (phase == SPLIT_B && lead)
+        shares_b[mine] = b;
+    if (phase != SPLIT_C)
+        return;
+    if (with_b)
+        b = merged_b(shares_b + row_shares, segments);
+    if (row->gradient && !(o->flags & F_WEIGHTS_ONLY))
+        write_gradient(row, a, b, grad_scale, o, active);
+    if (lead && mine == row_shares)
+        store_row(row_loss, row_weight, row_count, row_correct, row_bad, r,
+                  row_result(row, a, b, sample_weight, o));
+}
+
+/* Everything a kernel entry receives, in one list for all nine entries. */
 #define SOFTMAX_PARAMETERS(TargetType)                                        \
     __global const storage_t *x, ulong x_offset,                              \
     __global const TargetType *targets, ulong targets_offset,                 \
@@ -841,7 +938,7 @@ inline row_out softmax_visit(const softmax_row *row, float sample_weight,
  * instead, so neighbouring items read neighbouring addresses.
  */
 #define SOFTMAX_BODY(sparse_labels, dense, row_first, row_end, row_step,     \
-                     lane, lanes, vector_rows)                                \
+                     lane, lanes, vector_rows, VISIT)                         \
     const softmax_options o = { classes, spatial, flags, top_k, smoothing,   \
                                 epsilon, gamma, alpha, z_loss, cap };         \
     x += x_offset;                                                            \
@@ -869,11 +966,15 @@ inline row_out softmax_visit(const softmax_row *row, float sample_weight,
         const float sw = sample_weights ? sample_weights[r] : 1.0f;          \
         const float gs = gradient_scale(host_scale, device_scale, upstream,   \
                                         r, sw);                               \
-        const row_out out = softmax_visit(&row, sw, gs, &o, scratch);        \
-        if ((lane) == 0)                                                      \
-            store_row(row_loss, row_weight, row_count, row_correct, row_bad,  \
-                      r, out);                                                \
+        VISIT;                                                                \
     }
+
+/* The visit of the items and groups entries: the whole row, stored. */
+#define VISIT_AND_STORE(lane)                                                 \
+    const row_out out = softmax_visit(&row, sw, gs, &o, scratch);            \
+    if ((lane) == 0)                                                          \
+        store_row(row_loss, row_weight, row_count, row_correct, row_bad, r,  \
+                  out)
 
 #define SOFTMAX_ENTRIES(suffix, TargetType, sparse_expr, dense_expr)         \
     __kernel void softmax_items_##suffix(SOFTMAX_PARAMETERS(TargetType))      \
@@ -884,14 +985,32 @@ inline row_out softmax_visit(const softmax_row *row, float sample_weight,
         targets += targets_offset;                                            \
         SOFTMAX_BODY(sparse_expr, dense_expr, first,                          \
                      spatial == 1 ? min(first + block, rows) : rows,          \
-                     spatial == 1 ? 1 : items, 0, 1, 1)                       \
+                     spatial == 1 ? 1 : items, 0, 1, 1, VISIT_AND_STORE(0))   \
     }                                                                         \
     __kernel void softmax_groups_##suffix(SOFTMAX_PARAMETERS(TargetType))     \
     {                                                                         \
         targets += targets_offset;                                            \
         SOFTMAX_BODY(sparse_expr, dense_expr, get_group_id(0), rows,          \
                      get_num_groups(0), get_local_id(0), get_local_size(0),   \
-                     0)                                                       \
+                     0, VISIT_AND_STORE(get_local_id(0)))                     \
+    }                                                                         \
+    __kernel void softmax_split_##suffix(SOFTMAX_PARAMETERS(TargetType),      \
+                                         uint segments, uint phase,           \
+                                         uint with_b, __global float *shares) \
+    {                                                                         \
+        const uint segment = get_group_id(0) % segments;                      \
+        const ulong first = get_group_id(0) / segments;                       \
+        __global pass_a *shares_a = (__global pass_a *)shares;                \
+        __global pass_b *shares_b =                                           \
+            (__global pass_b *)(shares_a + rows * segments);                  \
+        targets += targets_offset;                                            \
+        SOFTMAX_BODY(sparse_expr, dense_expr, first, first + 1, 1,            \
+                     segment * get_local_size(0) + get_local_id(0),           \
+                     segments * get_local_size(0), 0,                         \
+                     split_visit(&row, sw, gs, &o, scratch, r, segments,      \
+                                 phase, with_b, shares_a, shares_b, row_loss, \
+                                 row_weight, row_count, row_correct,          \
+                                 row_bad))                                    \
     }
 
 SOFTMAX_ENTRIES(dense, storage_t, (__global const int *)0, targets)

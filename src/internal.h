@@ -25,6 +25,9 @@ typedef enum kernel_id {
     KERNEL_SOFTMAX_GROUPS_INT32,
     KERNEL_SOFTMAX_ITEMS_INT64,
     KERNEL_SOFTMAX_GROUPS_INT64,
+    KERNEL_SOFTMAX_SPLIT_DENSE,
+    KERNEL_SOFTMAX_SPLIT_INT32,
+    KERNEL_SOFTMAX_SPLIT_INT64,
     KERNEL_SIGMOID,
     KERNEL_HEAD_TOTALS,
     KERNEL_HEAD_SHIFT_ERROR,
@@ -42,6 +45,9 @@ typedef struct work_shape {
     size_t reduce_parts;     /* partials of the first reduction, at most */
     int prefetch_rows;       /* vector rows ask for the next row's lines */
     int vector_items;        /* contiguous logits: one row per item always */
+    size_t split_groups;     /* few wide rows: split over work-groups until
+                                each compute unit has this many (0: never) */
+    size_t split_classes;    /* while each lane keeps this many classes */
 } work_shape;
 
 /* What the library asks of its device once, at open. */
@@ -71,6 +77,7 @@ typedef struct row_scratch {
     cl_mem parts[ROW_ARRAYS];        /* reduce_parts values of 8 bytes */
     cl_mem scale;                    /* 1 float: 1 / denominator */
     cl_mem error;                    /* 2 longs: status, index */
+    scratch_buffer shares;           /* split rows' pass shares */
 } row_scratch;
 
 /* Buffers of the linear head, grown on demand like the row arrays. */

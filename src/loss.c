@@ -355,6 +355,77 @@ static void add_buffer(kernel_args *k, const clxent_buffer *b)
     ARG(k, offset);
 }
 
+/* The softmax entries by layout (items, groups, split) and target type
+ * (dense, int32 labels, int64 labels). */
+enum { LAYOUT_ITEMS, LAYOUT_GROUPS, LAYOUT_SPLIT };
+static const kernel_id softmax_kernels[3][3] = {
+    { KERNEL_SOFTMAX_ITEMS_DENSE, KERNEL_SOFTMAX_ITEMS_INT32,
+      KERNEL_SOFTMAX_ITEMS_INT64 },
+    { KERNEL_SOFTMAX_GROUPS_DENSE, KERNEL_SOFTMAX_GROUPS_INT32,
+      KERNEL_SOFTMAX_GROUPS_INT64 },
+    { KERNEL_SOFTMAX_SPLIT_DENSE, KERNEL_SOFTMAX_SPLIT_INT32,
+      KERNEL_SOFTMAX_SPLIT_INT64 },
+};
+
+/* cl/softmax.cl's pass_a (9 words) and pass_b (3 words), as the split
+ * rows store them. */
+#define PASS_A_BYTES 36
+#define PASS_B_BYTES 12
+#define SPLIT_A      0u
+#define SPLIT_B      1u
+#define SPLIT_C      2u
+
+/* How many work-groups share each row of a group layout: enough for
+ * split_groups a compute unit, while each lane keeps split_classes
+ * classes; 1 when the rows alone are enough or the table never splits. */
+static size_t split_segments(const clxent_context *ctx, size_t rows,
+                             size_t classes)
+{
+    const size_t want = ctx->traits.compute_units * ctx->shape.split_groups;
+    const size_t lane_share = ctx->shape.row_lanes * ctx->shape.split_classes;
+    if (!ctx->shape.split_groups || rows >= want || classes < 2 * lane_share)
+        return 1;
+    return min_size((want + rows - 1) / rows, classes / lane_share);
+}
+
+/*
+ * The three phases of a split row on one kernel whose other arguments
+ * are set: pass A shares, pass B shares where anything needs them, then
+ * the gradient and the row (cl/softmax.cl, split_visit).
+ */
+static clxent_status launch_split(clxent_context *ctx, const job *j,
+                                  kernel_args *k, cl_uint flags,
+                                  cl_uint segments, size_t global, size_t local,
+                                  cl_event *done)
+{
+    const size_t shares = j->p.rows * segments;
+    const cl_uint with_b =
+        !(flags & F_WEIGHTS_ONLY) &&
+        ((flags & (F_ACCURACY | F_FOCAL)) || !(flags & F_LOGITS));
+    const cl_uint phases[3] = { SPLIT_A, SPLIT_B, SPLIT_C };
+    clxent_status status = ensure_scratch(
+        ctx, &ctx->scratch.shares, shares * (PASS_A_BYTES + PASS_B_BYTES));
+    if (status != CLXENT_OK)
+        return status;
+    ARG(k, segments);
+    const cl_uint phase_arg = k->next;
+    ARG(k, phases[0]);
+    ARG(k, with_b);
+    arg_mem(k, ctx->scratch.shares.mem);
+    for (int i = 0; i < 3 && status == CLXENT_OK; i++) {
+        if (phases[i] == SPLIT_B && !with_b)
+            continue;
+        k->next = phase_arg;
+        ARG(k, phases[i]);
+        if (k->status != CL_SUCCESS)
+            return fail_opencl(ctx, k->status, "clSetKernelArg (split)");
+        status = launch(
+            ctx, k->kernel, global, local, i == 0 ? j->wait_count : 0,
+            i == 0 ? j->wait_list : NULL, phases[i] == SPLIT_C ? done : NULL);
+    }
+    return status;
+}
+
 static clxent_status launch_softmax(clxent_context *ctx, const job *j,
                                     cl_uint flags, cl_event *done)
 {
@@ -369,16 +440,15 @@ static clxent_status launch_softmax(clxent_context *ctx, const job *j,
         spatial == 1 && (flags & F_LOGITS) && ctx->shape.vector_items;
     const int wide = spatial == 1 && classes >= ctx->shape.min_wide_classes &&
                      j->p.rows < ctx->shape.min_item_rows && !vector_row;
-    const int labels64 = a->label_dtype == CLXENT_I64;
-    kernel_id id =
-        wide ? KERNEL_SOFTMAX_GROUPS_DENSE : KERNEL_SOFTMAX_ITEMS_DENSE;
-    if (j->p.sparse)
-        id = labels64 ? (wide ? KERNEL_SOFTMAX_GROUPS_INT64
-                              : KERNEL_SOFTMAX_ITEMS_INT64)
-                      : (wide ? KERNEL_SOFTMAX_GROUPS_INT32
-                              : KERNEL_SOFTMAX_ITEMS_INT32);
+    const cl_uint segments =
+        wide ? (cl_uint)split_segments(ctx, j->p.rows, classes) : 1;
+    const int layout = segments > 1 ? LAYOUT_SPLIT
+                       : wide       ? LAYOUT_GROUPS
+                                    : LAYOUT_ITEMS;
+    const int targets = !j->p.sparse ? 0 : a->label_dtype == CLXENT_I64 ? 2 : 1;
     cl_kernel kernel;
-    clxent_status status = get_kernel(ctx, id, a->dtype, &kernel);
+    clxent_status status =
+        get_kernel(ctx, softmax_kernels[layout][targets], a->dtype, &kernel);
     if (status != CLXENT_OK)
         return status;
 
@@ -392,8 +462,9 @@ static clxent_status launch_softmax(clxent_context *ctx, const job *j,
         local = j->p.rows > units ? (j->p.rows + units - 1) / units : 1;
     const size_t most = units * ctx->shape.groups_per_unit;
     const size_t global =
-        wide ? min_size(j->p.rows, most) * local
-             : round_up(min_size(j->p.rows, most * local), local);
+        layout == LAYOUT_SPLIT ? j->p.rows * segments * local
+        : wide                 ? min_size(j->p.rows, most) * local
+               : round_up(min_size(j->p.rows, most * local), local);
     const cl_ulong rows = j->p.rows;
     const cl_long ignore = loss->ignore_class;
     const cl_uint top_k = loss->top_k;
@@ -430,9 +501,14 @@ static clxent_status launch_softmax(clxent_context *ctx, const job *j,
     if (k.status != CL_SUCCESS)
         return fail_opencl(ctx, k.status, "clSetKernelArg (softmax)");
     trace(ctx, TRACE_DISPATCH, "softmax %s: %zu rows x %u classes, %zu x %zu",
-          wide ? "groups" : "items", j->p.rows, classes, global / local, local);
-    return launch(ctx, kernel, global, local, j->wait_count, j->wait_list,
-                  done);
+          layout == LAYOUT_SPLIT    ? "split"
+          : layout == LAYOUT_GROUPS ? "groups"
+                                    : "items",
+          j->p.rows, classes, global / local, local);
+    if (layout != LAYOUT_SPLIT)
+        return launch(ctx, kernel, global, local, j->wait_count, j->wait_list,
+                      done);
+    return launch_split(ctx, j, &k, flags, segments, global, local, done);
 }
 
 static void add_fold(kernel_args *k, clxent_context *ctx, size_t lanes)

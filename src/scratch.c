@@ -79,6 +79,8 @@ void release_row_scratch(row_scratch *scratch)
         clReleaseMemObject(scratch->scale);
     if (scratch->error)
         clReleaseMemObject(scratch->error);
+    if (scratch->shares.mem)
+        clReleaseMemObject(scratch->shares.mem);
     memset(scratch, 0, sizeof *scratch);
 }
 

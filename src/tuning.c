@@ -41,6 +41,11 @@ static const work_shape gpu_shape = {
     .groups_per_unit = 32,
     .reduce_lanes = 256,
     .reduce_parts = 256,
+    /* A batch of a few rows of a large vocabulary would leave most of
+     * the GPU idle with one group a row: split each row until every
+     * compute unit has 4 groups, while each lane keeps 16 classes. */
+    .split_groups = 4,
+    .split_classes = 16,
 };
 
 static size_t floor_power_of_two(size_t value)

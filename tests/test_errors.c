@@ -1062,3 +1062,42 @@ Test(errors, binary_bad_targets_in_flat_blocks)
                 problem_free(&p);
             }
 }
+
+/*
+ * A bad label and a NaN in rows wide enough to be split over work-groups
+ * with the GPU work shape (test setup gpushape): the row that holds each
+ * is named and comes out zero, the other as the reference.
+ */
+Test(errors, bad_values_in_split_rows)
+{
+    const clxent_shape shape = { 3, 9000, 1 };
+    for (int nan = 0; nan <= 1; nan++) {
+        problem p =
+            problem_new(CLXENT_LOSS_SPARSE_CATEGORICAL, shape, CLXENT_I32);
+        const char *what = nan ? "NaN at (1, 5000)" : "label 9000 in row 2";
+        clxent_error error;
+        p.loss.check_finite = nan;
+        if (nan)
+            p.predictions[9000 + 5000] = NAN;
+        else
+            set_label(&p, 2, 9000);
+        on_device d = to_device(&p);
+        answer want = solve(&p, 0);
+        cr_expect_eq(clxent_enqueue(context(), &p.loss, &p.shape, &d.args, 0,
+                                    NULL, NULL),
+                     CLXENT_OK, "%s", what);
+        cr_expect_eq(clxent_finish(context()),
+                     nan ? CLXENT_ERROR_NON_FINITE_INPUT
+                         : CLXENT_ERROR_INVALID_LABEL,
+                     "%s", what);
+        clxent_last_error(context(), &error);
+        cr_expect_eq(error.index, nan ? 9000 + 5000 : 2, "%s: index %lld", what,
+                     (long long)error.index);
+        read_outputs(&p, &d);
+        expect_answer(&p, &want, what);
+        cr_expect_eq(p.loss_out[nan ? 1 : 2], 0.0f, "%s", what);
+        answer_free(&want);
+        release_device(&d);
+        problem_free(&p);
+    }
+}

@@ -4,10 +4,11 @@
  * top-k accuracy of each row in the same visit.
  *
  * A row is one (sample, position): its class c sits at base + c * stride.
- * Two work shapes share one row body: one row per work-item (`_items`,
+ * Three work shapes share one row body: one row per work-item (`_items`,
  * for channels-first tensors and narrow rows, where neighbouring items
- * read neighbouring addresses) and one row per work-group (`_groups`,
- * whose lanes stride over the classes of a wide row).
+ * read neighbouring addresses), one row per work-group (`_groups`, whose
+ * lanes stride over the classes of a wide row), and one row over several
+ * work-groups (`_split`, for a few very wide rows on a GPU).
  *
  * A row is visited up to five times; every visit after the first finds
  * it in cache when it fits. Logits: (A) the max and sum of exp with the

@@ -294,10 +294,6 @@ visit_row(const sigmoid_io *io, ulong n, uint classes,
         io->row_loss[n] = per_element ? sum_of(mine) : sum_of(mine) / classes;
 }
 
-/* Outputs in one flat block: a few cache lines of each array, so that the
- * check pass leaves them in L1 for the terms. */
-#define FLAT_BLOCK 512u
-
 /*
  * Rows [begin, end) as one flat run of outputs, when every output of a
  * row weighs the same and nothing per row is asked (see sigmoid_rows):
@@ -357,9 +353,14 @@ visit_flat_block(const sigmoid_io *io, ulong begin, ulong end, uint classes,
 
 /*
  * Rows go to work-groups in contiguous slices. In the general path the
- * items of a group take its rows in turn; in the flat path each item takes
- * a contiguous share of the slice, in flat blocks. row_bad is written for
- * bad rows only: finalize reads the first bad row's entry and no other.
+ * items of a group take its rows in turn. In the flat path the rows go in
+ * blocks of flat_outputs outputs (src/tuning.c): on a CPU a block is a
+ * few cache lines of each array, which the check leaves in L1 for the
+ * terms, and each item takes a contiguous share of the slice, so that a
+ * thread streams; with flat_strided (GPUs) a block is a chunk or so and
+ * the items take blocks in turn, so that neighbouring lanes read
+ * neighbouring addresses. row_bad is written for bad rows only: finalize
+ * reads the first bad row's entry and no other.
  */
 __kernel void sigmoid_rows(
     __global const storage_t *x, ulong x_offset,
@@ -373,7 +374,8 @@ __kernel void sigmoid_rows(
     __global float *element_loss, ulong element_loss_offset,
     __global float *row_loss, ulong row_loss_offset, __global uint *row_bad,
     ulong rows, uint classes, uint flags, float smoothing, float epsilon,
-    float gamma, float alpha, float threshold, PART_ARRAYS, FOLD_SCRATCH)
+    float gamma, float alpha, float threshold, uint flat_outputs,
+    uint flat_strided, PART_ARRAYS, FOLD_SCRATCH)
 {
     const sigmoid_options o = { flags, smoothing, epsilon, gamma, alpha };
     const int per_element = flags & F_PER_ELEMENT;
@@ -400,13 +402,14 @@ __kernel void sigmoid_rows(
         (!pos_weight || classes % VECTOR_WIDTH == 0);
     const ulong begin = slice_begin(rows), end = slice_end(rows);
     if (flat && begin < end) {
-        const ulong share = (end - begin + get_local_size(0) - 1) /
-                            get_local_size(0);
-        const ulong first = begin + get_local_id(0) * share;
-        const ulong last = min(end, first + share);
-        const ulong block = max(1u, FLAT_BLOCK / classes);
+        const ulong lanes = get_local_size(0), lane = get_local_id(0);
+        const ulong block = max(1u, flat_outputs / classes);
+        const ulong share = (end - begin + lanes - 1) / lanes;
+        const ulong first = begin + lane * (flat_strided ? block : share);
+        const ulong last = flat_strided ? end : min(end, first + share);
+        const ulong step = flat_strided ? lanes * block : block;
         const float gradient_scale = per_element ? scale : scale / classes;
-        for (ulong b = first; b < last; b += block) {
+        for (ulong b = first; b < last; b += step) {
             const ulong b_end = min(last, b + block);
             if (!visit_flat_block(&io, b, b_end, classes, &o, gradient_scale,
                                   threshold, &s))

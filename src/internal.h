@@ -48,6 +48,9 @@ typedef struct work_shape {
     size_t split_groups;     /* few wide rows: split over work-groups until
                                 each compute unit has this many (0: never) */
     size_t split_classes;    /* while each lane keeps this many classes */
+    size_t flat_outputs;     /* sigmoid flat blocks: outputs a block holds */
+    int flat_strided;        /* blocks to a group's items in turn, not in
+                                contiguous shares */
 } work_shape;
 
 /* What the library asks of its device once, at open. */

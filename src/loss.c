@@ -546,6 +546,8 @@ static clxent_status launch_sigmoid(clxent_context *ctx, job *j, cl_uint flags,
     const clxent_buffer row_loss = { j->row_loss, j->row_loss_offset };
     const cl_ulong rows = j->p.rows;
     const cl_uint classes = (cl_uint)j->shape->classes;
+    const cl_uint flat_outputs = (cl_uint)ctx->shape.flat_outputs;
+    const cl_uint flat_strided = (cl_uint)ctx->shape.flat_strided;
     const float threshold = isnan(loss->threshold)
                                 ? (loss->from_logits ? 0.0f : 0.5f)
                                 : loss->threshold;
@@ -570,6 +572,8 @@ static clxent_status launch_sigmoid(clxent_context *ctx, job *j, cl_uint flags,
     ARG(&k, loss->gamma);
     ARG(&k, loss->alpha);
     ARG(&k, threshold);
+    ARG(&k, flat_outputs);
+    ARG(&k, flat_strided);
     add_fold(&k, ctx, local);
     if (k.status != CL_SUCCESS)
         return fail_opencl(ctx, k.status, "clSetKernelArg (sigmoid)");

@@ -30,6 +30,9 @@ static const work_shape cpu_shape = {
     /* Contiguous logits rows always go one per work-item as vectors, even
      * a few wide ones: 20x the groups' scalar lanes (performance log 16). */
     .vector_items = 1,
+    /* Sigmoid flat blocks (cl/sigmoid.cl): 2 KiB of each array, checked
+     * then summed from L1, each thread a contiguous share of rows. */
+    .flat_outputs = 512,
 };
 
 static const work_shape gpu_shape = {
@@ -46,6 +49,9 @@ static const work_shape gpu_shape = {
      * compute unit has 4 groups, while each lane keeps 16 classes. */
     .split_groups = 4,
     .split_classes = 16,
+    /* A chunk a block, blocks to lanes in turn: coalesced reads. */
+    .flat_outputs = 16,
+    .flat_strided = 1,
 };
 
 static size_t floor_power_of_two(size_t value)

@@ -276,7 +276,8 @@ inline void kahan_add(float *sum, float *carry, float value)
     *sum = t;
 }
 
-/* Tree-folds the lanes' values; lane 0 gets the result. */
+/* Tree-folds the lanes' values, any number of them, in a fixed order;
+ * lane 0 gets the result. */
 inline fold fold_group(fold f, __local float *losses, __local float *weights,
                        __local ulong *counts, __local ulong *corrects,
                        __local ulong *bads)
@@ -288,9 +289,12 @@ inline fold fold_group(fold f, __local float *losses, __local float *weights,
     corrects[lane] = f.correct;
     bads[lane] = f.first_bad;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint half_width = lanes / 2; half_width > 0; half_width /= 2) {
-        if (lane < half_width) {
-            const uint other = lane + half_width;
+    uint width = 1;
+    while (width < lanes)
+        width *= 2;
+    for (width /= 2; width > 0; width /= 2) {
+        if (lane < width && lane + width < lanes) {
+            const uint other = lane + width;
             losses[lane] += losses[other];
             weights[lane] += weights[other];
             counts[lane] += counts[other];
@@ -342,12 +346,13 @@ inline ulong slice_end(ulong rows)
     return min(rows, slice_begin(rows) + (rows + groups - 1) / groups);
 }
 
-/* Folds the group's items and stores the group's partial. Every item of
- * the group must call it, rows or none. */
-inline void store_partial(fold f, PART_ARRAYS, FOLD_SCRATCH)
+/* Folds the group's items and, where `store`, stores the group's
+ * partial. Every item of the group must call it, rows or none, storing
+ * or not, so that its barriers stay uniform. */
+inline void store_partial(uint store, fold f, PART_ARRAYS, FOLD_SCRATCH)
 {
     f = fold_group(f, losses, weights, counts, corrects, bads);
-    if (get_local_id(0) != 0)
+    if (!store || get_local_id(0) != 0)
         return;
     const size_t group = get_group_id(0);
     part_loss[group] = f.loss;

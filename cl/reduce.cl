@@ -42,7 +42,7 @@ __kernel void reduce_rows(__global const float *row_loss,
          r += get_local_size(0))
         fold_row(&f, r, row_loss[r], row_weight[r], row_count[r],
                  row_correct[r], row_bad[r]);
-    store_partial(f, part_loss, part_weight, part_count, part_correct,
+    store_partial(1, f, part_loss, part_weight, part_count, part_correct,
                   part_bad, losses, weights, counts, corrects, bads);
 }
 

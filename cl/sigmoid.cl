@@ -430,6 +430,6 @@ __kernel void sigmoid_rows(
         f.weight = (float)f.count;
     if (flags & F_ACCURACY)
         f.correct = vector_count(s.correct);
-    store_partial(f, part_loss, part_weight, part_count, part_correct,
+    store_partial(1, f, part_loss, part_weight, part_count, part_correct,
                   part_bad, losses, weights, counts, corrects, bads);
 }

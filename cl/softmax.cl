@@ -970,7 +970,23 @@ inline void split_visit(const softmax_row *row, float sample_weight,
         VISIT;                                                                \
     }
 
-/* The visit of the items and groups entries: the whole row, stored. */
+/* The visit of the items entries: the whole row, folded into the item's
+ * partial where the host asks (then only the row's loss, the output of
+ * reduction NONE, and a bad row's code are stored), else stored. */
+#define VISIT_AND_FOLD(fold_rows, f)                                          \
+    const row_out out = softmax_visit(&row, sw, gs, &o, scratch);            \
+    if (fold_rows) {                                                          \
+        row_loss[r] = out.loss;                                               \
+        if (out.bad)                                                          \
+            row_bad[r] = out.bad;                                             \
+        fold_row(&(f), r, out.loss, out.weight, out.count, out.correct,       \
+                 out.bad);                                                    \
+    } else {                                                                  \
+        store_row(row_loss, row_weight, row_count, row_correct, row_bad, r,  \
+                  out);                                                       \
+    }
+
+/* The visit of the groups entries: the whole row, stored. */
 #define VISIT_AND_STORE(lane)                                                 \
     const row_out out = softmax_visit(&row, sw, gs, &o, scratch);            \
     if ((lane) == 0)                                                          \
@@ -978,15 +994,22 @@ inline void split_visit(const softmax_row *row, float sample_weight,
                   out)
 
 #define SOFTMAX_ENTRIES(suffix, TargetType, sparse_expr, dense_expr)         \
-    __kernel void softmax_items_##suffix(SOFTMAX_PARAMETERS(TargetType))      \
+    __kernel void softmax_items_##suffix(SOFTMAX_PARAMETERS(TargetType),      \
+                                         uint fold_rows, PART_ARRAYS,         \
+                                         FOLD_SCRATCH)                        \
     {                                                                         \
         const ulong items = get_global_size(0), id = get_global_id(0);        \
         const ulong block = spatial == 1 ? (rows + items - 1) / items : 1;    \
         const ulong first = spatial == 1 ? id * block : id;                   \
+        fold f = { 0.0f, 0.0f, 0.0f, 0.0f, 0, 0, 0 };                         \
         targets += targets_offset;                                            \
         SOFTMAX_BODY(sparse_expr, dense_expr, first,                          \
                      spatial == 1 ? min(first + block, rows) : rows,          \
-                     spatial == 1 ? 1 : items, 0, 1, 1, VISIT_AND_STORE(0))   \
+                     spatial == 1 ? 1 : items, 0, 1, 1,                       \
+                     VISIT_AND_FOLD(fold_rows, f))                            \
+        store_partial(fold_rows, f, part_loss, part_weight, part_count,       \
+                      part_correct, part_bad, losses, weights, counts,        \
+                      corrects, bads);                                        \
     }                                                                         \
     __kernel void softmax_groups_##suffix(SOFTMAX_PARAMETERS(TargetType))     \
     {                                                                         \

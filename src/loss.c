@@ -355,6 +355,16 @@ static void add_buffer(kernel_args *k, const clxent_buffer *b)
     ARG(k, offset);
 }
 
+static void add_fold(kernel_args *k, clxent_context *ctx, size_t lanes)
+{
+    for (int i = 0; i < ROW_ARRAYS; i++)
+        arg_mem(k, ctx->scratch.parts[i]);
+    arg_local(k, lanes * sizeof(cl_float));
+    arg_local(k, lanes * sizeof(cl_float));
+    for (int i = 0; i < 3; i++)
+        arg_local(k, lanes * sizeof(cl_ulong));
+}
+
 /* The softmax entries by layout (items, groups, split) and target type
  * (dense, int32 labels, int64 labels). */
 enum { LAYOUT_ITEMS, LAYOUT_GROUPS, LAYOUT_SPLIT };
@@ -426,8 +436,8 @@ static clxent_status launch_split(clxent_context *ctx, const job *j,
     return status;
 }
 
-static clxent_status launch_softmax(clxent_context *ctx, const job *j,
-                                    cl_uint flags, cl_event *done)
+static clxent_status launch_softmax(clxent_context *ctx, job *j, cl_uint flags,
+                                    cl_event *done)
 {
     const clxent_device_args *a = j->args;
     const clxent_loss *loss = j->loss;
@@ -460,7 +470,13 @@ static clxent_status launch_softmax(clxent_context *ctx, const job *j,
      * (a CPU runs a work-group on one thread). */
     if (!wide && vector_row && j->p.rows < units * local)
         local = j->p.rows > units ? (j->p.rows + units - 1) / units : 1;
-    const size_t most = units * ctx->shape.groups_per_unit;
+    /* Items of contiguous rows fold them into one partial a group, in
+     * row order, so reduce_rows has nothing left to do: at most
+     * reduce_parts groups then. */
+    const cl_uint fold_rows = layout == LAYOUT_ITEMS && spatial == 1;
+    const size_t most = fold_rows ? min_size(units * ctx->shape.groups_per_unit,
+                                             ctx->shape.reduce_parts)
+                                  : units * ctx->shape.groups_per_unit;
     const size_t global =
         layout == LAYOUT_SPLIT ? j->p.rows * segments * local
         : wide                 ? min_size(j->p.rows, most) * local
@@ -498,6 +514,11 @@ static clxent_status launch_softmax(clxent_context *ctx, const job *j,
     ARG(&k, top_k);
     /* Room for one pass share (cl/softmax.cl's pass_a, 9 words) a lane. */
     arg_local(&k, (wide ? local : 1) * PASS_SHARE_WORDS * sizeof(cl_float));
+    if (layout == LAYOUT_ITEMS) {
+        ARG(&k, fold_rows);
+        add_fold(&k, ctx, local);
+    }
+    j->folded_parts = fold_rows ? global / local : 0;
     if (k.status != CL_SUCCESS)
         return fail_opencl(ctx, k.status, "clSetKernelArg (softmax)");
     trace(ctx, TRACE_DISPATCH, "softmax %s: %zu rows x %u classes, %zu x %zu",
@@ -509,16 +530,6 @@ static clxent_status launch_softmax(clxent_context *ctx, const job *j,
         return launch(ctx, kernel, global, local, j->wait_count, j->wait_list,
                       done);
     return launch_split(ctx, j, &k, flags, segments, global, local, done);
-}
-
-static void add_fold(kernel_args *k, clxent_context *ctx, size_t lanes)
-{
-    for (int i = 0; i < ROW_ARRAYS; i++)
-        arg_mem(k, ctx->scratch.parts[i]);
-    arg_local(k, lanes * sizeof(cl_float));
-    arg_local(k, lanes * sizeof(cl_float));
-    for (int i = 0; i < 3; i++)
-        arg_local(k, lanes * sizeof(cl_ulong));
 }
 
 /* Each work-group folds its own slice of rows into one partial, so there

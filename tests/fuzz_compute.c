@@ -20,7 +20,9 @@
  *     a float log-probability carries an error of about 6e-8 times
  *     (|x - max| + log C), which the gradient's terms (weights and
  *     upstream values up to a few) carry into an absolute error of
- *     some 1e-7 where float64 has exactly 0;
+ *     some 1e-7 where float64 has exactly 0; from probabilities it is
+ *     1e-6 of the terms the gradient cancels (probability_terms) when
+ *     they are larger;
  *   - with any special float value: the status only, since float and
  *     float64 may overflow, underflow or flush at different points.
  * A disagreement prints the problem and aborts, so libFuzzer keeps it.
@@ -340,10 +342,45 @@ static void disagree(const problem *p, const char *what, size_t i, double got,
     abort();
 }
 
+static double largest_of(const float *values, size_t count, double floor)
+{
+    for (size_t i = 0; values && i < count; i++)
+        floor = fmax(floor, fabs(values[i]));
+    return floor;
+}
+
+/*
+ * From probabilities a row's gradient is (g_j - sum_c g_c q_c) / S with
+ * g_c = -k_c / p_c (focal: k_c (modulation / p_c - slope)) and q = x / S:
+ * terms up to k_c / x_c that cancel, exactly for a row of equal values,
+ * where float64 gives 0 and float keeps an ulp or two of the terms. The
+ * bound of those terms, with y' <= 1, the largest weights, alpha, sample
+ * weight and upstream, and the focal slope's |log p| <= |log(x / C)|.
+ */
+static double probability_terms(const problem *p)
+{
+    const size_t classes = p->shape.classes;
+    const int focal = p->loss.kind == CLXENT_LOSS_CATEGORICAL_FOCAL ||
+                      p->loss.kind == CLXENT_LOSS_SPARSE_CATEGORICAL_FOCAL;
+    if (p->loss.from_logits || is_sigmoid(p->loss.kind) || !classes)
+        return 0.0;
+    double smallest = 1.0;
+    for (size_t i = 0; i < p->values; i++)
+        smallest = fmin(smallest, p->predictions[i]);
+    double k = largest_of(p->use[0], classes, 1.0) *
+               largest_of(p->use[2], p->rows, 1.0) *
+               largest_of(p->use[5], p->loss_count, 1.0) *
+               fmax(fabs(p->upstream_scale), 1.0);
+    if (focal)
+        k *= largest_of(p->use[1], classes, fmax(p->loss.alpha, 1.0)) *
+             (1.0 + fabs(p->loss.gamma) * fabs(log(smallest / classes)));
+    return smallest > 0.0 ? k / smallest : 0.0;
+}
+
 static void compare_values(const problem *p, const answer *a, const outcome *o)
 {
     const double relative = relative_tolerance(&p->loss);
-    double largest = 0.0;
+    double largest = probability_terms(p);
     for (size_t i = 0; i < p->loss_count; i++)
         if (!agrees(o->loss[i], a->loss[i], 1e-6, relative))
             disagree(p, "loss", i, o->loss[i], a->loss[i]);

@@ -37,8 +37,9 @@ typedef struct sigmoid_options {
 /* The crossentropy of each element and, through `slope` where it is not
  * NULL, its derivative by x. From logits, both softplus terms share
  * log1p(exp(-|x|)). */
-__attribute__((always_inline)) inline floatv binary_term(floatv x, floatv y, floatv pos_weight,
-                          const sigmoid_options *o, floatv *slope)
+__attribute__((always_inline)) inline floatv
+binary_term(floatv x, floatv y, floatv pos_weight, const sigmoid_options *o,
+            floatv *slope)
 {
     if (o->flags & F_LOGITS) {
         const floatv e = exp_nonpositive(-fabs(x));
@@ -72,8 +73,9 @@ inline floatv sigmoid(floatv v)
  * the sigmoid of the logits or the unclipped probability, times the
  * class balance when asked.
  */
-__attribute__((always_inline)) inline floatv focal_binary_term(floatv x, floatv y, floatv pos_weight,
-                                const sigmoid_options *o, floatv *slope)
+__attribute__((always_inline)) inline floatv
+focal_binary_term(floatv x, floatv y, floatv pos_weight,
+                  const sigmoid_options *o, floatv *slope)
 {
     floatv ce_slope;
     const floatv ce = binary_term(x, y, pos_weight, o, &ce_slope);

@@ -66,7 +66,7 @@ static size_t floor_power_of_two(size_t value)
  * CLXENT_WORK_SHAPE=gpu or cpu gives a device the other row of the
  * table: a developer's switch, so that the GPU's dispatch (wide rows on
  * work-groups of 256 lanes, item groups of 256) runs and is tested on
- * POCL's CPU devices (test setup gpu-shape).
+ * POCL's CPU devices (test setup gpushape).
  */
 static int is_gpu_shape(const device_traits *traits)
 {

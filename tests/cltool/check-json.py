@@ -3,7 +3,9 @@
 name and version and the keys of every object, so that scripts such as
 tools/plot-bench can rely on them.
 
-usage: check-json.py CLTOOL devices|bench [ARGUMENTS...]
+usage: check-json.py CLTOOL devices
+       check-json.py CLTOOL bench RESULTS [ARGUMENTS...]
+RESULTS is the number of results each device should report.
 Exit 77 (a skip) when cltool finds no OpenCL device.
 """
 
@@ -18,7 +20,8 @@ BENCH_DEVICE_KEYS = {"index", "name", "platform", "type", "compute_units",
                      "bandwidth", "first_result_s", "launch_latency_s",
                      "error", "results"}
 TIMING_KEYS = {"runs", "median_s", "best_s", "gb_per_s"}
-RESULT_KEYS = {"loss", "rows", "classes", "mode", "runs", "median_s",
+RESULT_KEYS = {"loss", "rows", "classes", "spatial", "input", "mode",
+               "runs", "median_s",
                "best_s", "bytes", "gb_per_s", "percent_of_bandwidth",
                "bandwidth", "rows_per_s", "error"}
 
@@ -56,6 +59,7 @@ def check_result(result, where):
     same_keys(result, RESULT_KEYS, where)
     expect(result["error"] is None, "%s: error %r" % (where, result["error"]))
     expect(result["mode"] in ("loss", "loss_and_gradient"), "bad mode")
+    expect(result["input"] in ("logits", "probabilities"), "bad input")
     expect(result["bandwidth"] in ("read", "copy"), "bad bandwidth")
     expect(result["runs"] >= 1, "%s: no runs" % where)
     for key in ("median_s", "best_s", "gb_per_s", "rows_per_s"):
@@ -83,7 +87,9 @@ def check_bench(doc, expected_results):
 
 def main():
     cltool, kind = sys.argv[1], sys.argv[2]
-    run = subprocess.run([cltool, kind, "--json"] + sys.argv[3:],
+    expected = int(sys.argv[3]) if kind == "bench" else 0
+    arguments = sys.argv[4:] if kind == "bench" else sys.argv[3:]
+    run = subprocess.run([cltool, kind, "--json"] + arguments,
                          stdout=subprocess.PIPE, universal_newlines=True)
     if run.returncode == 77:
         print("no OpenCL device")
@@ -95,8 +101,7 @@ def main():
     if kind == "devices":
         check_devices(doc)
     else:
-        # The default four losses, both modes, one shape.
-        check_bench(doc, 8)
+        check_bench(doc, expected)
     for problem in problems:
         print("FAIL:", problem)
     return 1 if problems else 0

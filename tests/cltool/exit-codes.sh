@@ -30,6 +30,10 @@ expect 2 devices --json=yes
 expect 2 bench --device
 expect 2 bench --shape 0x10
 expect 2 bench --shape 10x
+expect 2 bench --shape 10x5x
+expect 2 bench --shape 10x5x0
+expect 2 bench --shape 10x5x3x2
+expect 2 bench --input odds
 expect 2 bench --mode sideways
 expect 2 bench --loss hinge
 expect 2 bench --repeat 0

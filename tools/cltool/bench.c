@@ -75,9 +75,10 @@ static bench_case *plan_cases(const options *opts, size_t *count)
 {
     const unsigned modes =
         opts->modes ? opts->modes : MODE_LOSS | MODE_GRADIENT;
+    const unsigned inputs = opts->inputs ? opts->inputs : INPUT_LOGITS;
     const unsigned losses = wanted_losses(opts);
     bench_case *cases =
-        calloc(CLXENT_LOSS_KIND_COUNT * 2 * MAX_SHAPES, sizeof *cases);
+        calloc(CLXENT_LOSS_KIND_COUNT * 4 * MAX_SHAPES, sizeof *cases);
     *count = 0;
     for (int kind = 0; cases && kind < CLXENT_LOSS_KIND_COUNT; kind++) {
         if (!(losses & (1u << kind)))
@@ -90,13 +91,17 @@ static bench_case *plan_cases(const options *opts, size_t *count)
                                    : sigmoid         ? 1
                                                      : 2;
         for (size_t s = 0; s < shape_count; s++)
-            for (unsigned mode = MODE_LOSS; mode <= MODE_GRADIENT; mode <<= 1)
-                if (modes & mode) {
-                    bench_case *c = &cases[(*count)++];
-                    c->kind = (clxent_loss_kind)kind;
-                    c->shape = shapes[s];
-                    c->mode = mode;
-                }
+            for (unsigned in = INPUT_LOGITS; in <= INPUT_PROBABILITIES;
+                 in <<= 1)
+                for (unsigned mode = MODE_LOSS; mode <= MODE_GRADIENT;
+                     mode <<= 1)
+                    if ((inputs & in) && (modes & mode)) {
+                        bench_case *c = &cases[(*count)++];
+                        c->kind = (clxent_loss_kind)kind;
+                        c->shape = shapes[s];
+                        c->input = in;
+                        c->mode = mode;
+                    }
     }
     return cases;
 }
@@ -111,11 +116,18 @@ static cl_mem new_buffer(clxent_context *ctx, size_t bytes, const void *host)
     return code == CL_SUCCESS ? mem : NULL;
 }
 
-/* Labels, one-hot rows or 0/1 targets, drawn from the same generator. */
+size_t loss_rows(const clxent_shape *shape)
+{
+    return shape->rows * shape->spatial;
+}
+
+/* Labels, one-hot rows or 0/1 targets, drawn from the same generator; a
+ * row is one (sample, position), its class c at (n * C + c) * S + s. */
 static void *make_targets(clxent_loss_kind kind, const clxent_shape *shape,
                           size_t *bytes)
 {
-    const size_t rows = shape->rows, classes = shape->classes;
+    const size_t rows = loss_rows(shape), classes = shape->classes;
+    const size_t spatial = shape->spatial, values = rows * classes;
     float *draws = malloc(rows * sizeof *draws);
     void *targets = NULL;
     if (!draws)
@@ -128,19 +140,22 @@ static void *make_targets(clxent_loss_kind kind, const clxent_shape *shape,
         targets = labels;
         *bytes = rows * sizeof *labels;
     } else if (is_sigmoid_kind(kind)) {
-        float *values = malloc(rows * classes * sizeof *values);
-        if (values)
-            fill_random_floats(values, rows * classes, 3, 0.0f, 2.0f);
-        for (size_t i = 0; values && i < rows * classes; i++)
-            values[i] = values[i] >= 1.0f;
-        targets = values;
-        *bytes = rows * classes * sizeof *values;
+        float *ones = malloc(values * sizeof *ones);
+        if (ones)
+            fill_random_floats(ones, values, 3, 0.0f, 2.0f);
+        for (size_t i = 0; ones && i < values; i++)
+            ones[i] = ones[i] >= 1.0f;
+        targets = ones;
+        *bytes = values * sizeof *ones;
     } else {
-        float *values = calloc(rows * classes, sizeof *values);
-        for (size_t r = 0; values && r < rows; r++)
-            values[r * classes + (size_t)draws[r] % classes] = 1.0f;
-        targets = values;
-        *bytes = rows * classes * sizeof *values;
+        float *one_hot = calloc(values, sizeof *one_hot);
+        for (size_t r = 0; one_hot && r < rows; r++) {
+            const size_t n = r / spatial, s = r % spatial;
+            const size_t label = (size_t)draws[r] % classes;
+            one_hot[(n * classes + label) * spatial + s] = 1.0f;
+        }
+        targets = one_hot;
+        *bytes = values * sizeof *one_hot;
     }
     free(draws);
     return targets;
@@ -157,16 +172,20 @@ static void release_inputs(inputs *in)
     }
 }
 
-static int make_inputs(clxent_context *ctx, clxent_loss_kind kind,
-                       const clxent_shape *shape, int gradient, inputs *in)
+/* Logits in [-4, 4], or probabilities in [0.01, 1) that the loss
+ * renormalises (softmax family) or clips (binary). */
+static int make_inputs(clxent_context *ctx, const bench_case *c, int gradient,
+                       inputs *in)
 {
-    const size_t values = shape->rows * shape->classes;
+    const size_t values = loss_rows(&c->shape) * c->shape.classes;
+    const int logits_in = c->input == INPUT_LOGITS;
     size_t target_bytes = 0;
     float *logits = malloc(values * sizeof *logits);
-    void *targets = make_targets(kind, shape, &target_bytes);
+    void *targets = make_targets(c->kind, &c->shape, &target_bytes);
     memset(in, 0, sizeof *in);
     if (logits && targets) {
-        fill_random_floats(logits, values, 1, -4.0f, 4.0f);
+        fill_random_floats(logits, values, 1, logits_in ? -4.0f : 0.01f,
+                           logits_in ? 4.0f : 1.0f);
         in->predictions = new_buffer(ctx, values * sizeof *logits, logits);
         in->targets = new_buffer(ctx, target_bytes, targets);
         in->loss = new_buffer(ctx, sizeof(float), NULL);
@@ -186,8 +205,9 @@ static int make_inputs(clxent_context *ctx, clxent_loss_kind kind,
 static double compulsory_bytes(clxent_loss_kind kind, const clxent_shape *s,
                                unsigned mode)
 {
-    const double values = (double)s->rows * (double)s->classes;
-    const double targets = is_sparse_kind(kind) ? (double)s->rows : values;
+    const double rows = (double)loss_rows(s);
+    const double values = rows * (double)s->classes;
+    const double targets = is_sparse_kind(kind) ? rows : values;
     const double gradient = mode == MODE_GRADIENT ? values : 0.0;
     return 4.0 * (values + targets + 1.0 + gradient);
 }
@@ -231,7 +251,7 @@ static void time_case(clxent_context *ctx, const inputs *in,
     const double budget =
         opts->time_budget > 0 ? opts->time_budget : DEFAULT_BUDGET;
     loss_run run = { ctx, &loss, &c->shape, &args, 1, c->error };
-    loss.from_logits = 1;
+    loss.from_logits = c->input == INPUT_LOGITS;
     args.predictions.mem = in->predictions;
     args.targets.mem = in->targets;
     args.loss.mem = in->loss;
@@ -244,13 +264,15 @@ static void time_case(clxent_context *ctx, const inputs *in,
     c->bytes = compulsory_bytes(c->kind, &c->shape, c->mode);
     c->gbps = c->bytes / c->time.median * 1e-9;
     c->percent = 100.0 * c->gbps / ceiling;
-    c->rows_per_second = (double)c->shape.rows / c->time.median;
+    c->rows_per_second = (double)loss_rows(&c->shape) / c->time.median;
 }
 
 static int same_inputs(const bench_case *a, const bench_case *b)
 {
-    return a->kind == b->kind && a->shape.rows == b->shape.rows &&
-           a->shape.classes == b->shape.classes;
+    return a->kind == b->kind && a->input == b->input &&
+           a->shape.rows == b->shape.rows &&
+           a->shape.classes == b->shape.classes &&
+           a->shape.spatial == b->shape.spatial;
 }
 
 /* Cases that share loss and shape share their buffers. */
@@ -264,12 +286,13 @@ static void run_cases(clxent_context *ctx, const options *opts,
                same_inputs(&dev->cases[first], &dev->cases[end]))
             gradient |= dev->cases[end++].mode == MODE_GRADIENT;
         inputs in;
-        const int ready = make_inputs(ctx, dev->cases[first].kind,
-                                      &dev->cases[first].shape, gradient, &in);
+        const int ready = make_inputs(ctx, &dev->cases[first], gradient, &in);
         for (size_t i = first; i < end; i++) {
             bench_case *c = &dev->cases[i];
-            progress("%s: %s %zux%zu %s", dev->info.index, loss_name(c->kind),
-                     c->shape.rows, c->shape.classes, mode_name(c->mode));
+            progress("%s: %s %zux%zux%zu %s %s", dev->info.index,
+                     loss_name(c->kind), c->shape.rows, c->shape.classes,
+                     c->shape.spatial, input_name(c->input),
+                     mode_name(c->mode));
             if (ready)
                 time_case(ctx, &in, opts, &dev->bandwidth, c);
             else
@@ -327,6 +350,7 @@ static void measure_latency(clxent_context *ctx, device_bench *dev)
     const clxent_shape tiny = { TINY_ROWS, TINY_CLASSES, 1 };
     const bench_case probe = { CLXENT_LOSS_SPARSE_CATEGORICAL,
                                tiny,
+                               INPUT_LOGITS,
                                MODE_LOSS,
                                { 0, 0, 0 },
                                0,
@@ -340,7 +364,7 @@ static void measure_latency(clxent_context *ctx, device_bench *dev)
     timing t;
     char error[ERROR_TEXT] = "";
     loss_run run = { ctx, &loss, &tiny, &args, 0, error };
-    if (!make_inputs(ctx, probe.kind, &tiny, 0, &in))
+    if (!make_inputs(ctx, &probe, 0, &in))
         return;
     loss.from_logits = 1;
     args.predictions.mem = in.predictions;

@@ -10,6 +10,7 @@
 typedef struct bench_case {
     clxent_loss_kind kind;
     clxent_shape shape;
+    unsigned input; /* INPUT_LOGITS or INPUT_PROBABILITIES */
     unsigned mode;  /* MODE_LOSS or MODE_GRADIENT (loss and gradient) */
     timing time;    /* seconds per clxent_enqueue */
     double bytes;   /* compulsory bytes per run */
@@ -34,5 +35,7 @@ void print_bench_table(const device_bench *devices, size_t count);
 void print_bench_csv(const device_bench *devices, size_t count);
 void print_bench_json(const device_bench *devices, size_t count);
 const char *mode_name(unsigned mode);
+const char *input_name(unsigned input);
+size_t loss_rows(const clxent_shape *shape);
 
 #endif /* CLTOOL_BENCH_H */

@@ -12,6 +12,11 @@ const char *mode_name(unsigned mode)
     return mode == MODE_GRADIENT ? "loss+gradient" : "loss";
 }
 
+const char *input_name(unsigned input)
+{
+    return input == INPUT_PROBABILITIES ? "probabilities" : "logits";
+}
+
 static const char *ceiling_name(unsigned mode)
 {
     return mode == MODE_GRADIENT ? "copy" : "read";
@@ -42,9 +47,13 @@ static void print_device_header(const device_bench *dev)
 
 static void print_case_row(const bench_case *c)
 {
-    char shape[48];
-    snprintf(shape, sizeof shape, "%zux%zu", c->shape.rows, c->shape.classes);
-    printf("  %-18s %-11s %-13s", loss_name(c->kind), shape,
+    char shape[72];
+    const int n = snprintf(shape, sizeof shape, "%zux%zu", c->shape.rows,
+                           c->shape.classes);
+    if (c->shape.spatial > 1)
+        snprintf(shape + n, sizeof shape - (size_t)n, "x%zu", c->shape.spatial);
+    printf("  %-18s %-13s %-6s %-13s", loss_name(c->kind), shape,
+           c->input == INPUT_PROBABILITIES ? "probs" : "logits",
            mode_name(c->mode));
     if (c->error[0]) {
         printf(" error: %s\n", c->error);
@@ -65,9 +74,9 @@ void print_bench_table(const device_bench *devices, size_t count)
         print_device_header(dev);
         if (!dev->case_count || (dev->error[0] && !dev->cases[0].time.runs))
             continue;
-        printf("\n  %-18s %-11s %-13s %5s %10s %10s %8s %11s %9s\n", "loss",
-               "shape", "mode", "runs", "median ms", "best ms", "GB/s",
-               "% of bw", "Mrows/s");
+        printf("\n  %-18s %-13s %-6s %-13s %5s %10s %10s %8s %11s %9s\n",
+               "loss", "shape", "input", "mode", "runs", "median ms", "best ms",
+               "GB/s", "% of bw", "Mrows/s");
         for (size_t i = 0; i < dev->case_count; i++)
             print_case_row(&dev->cases[i]);
     }
@@ -86,19 +95,21 @@ static void csv_text(const char *text)
 
 void print_bench_csv(const device_bench *devices, size_t count)
 {
-    printf("device,device_name,loss,rows,classes,mode,runs,median_ms,best_ms,"
-           "bytes,gb_per_s,percent_of_bandwidth,bandwidth,rows_per_s,error\n");
+    printf("device,device_name,loss,rows,classes,spatial,input,mode,runs,"
+           "median_ms,best_ms,bytes,gb_per_s,percent_of_bandwidth,bandwidth,"
+           "rows_per_s,error\n");
     for (size_t d = 0; d < count; d++) {
         const device_bench *dev = &devices[d];
         for (size_t i = 0; i < dev->case_count; i++) {
             const bench_case *c = &dev->cases[i];
             printf("%s,", dev->info.index);
             csv_text(dev->info.name);
-            printf(",%s,%zu,%zu,%s,%u,%.6f,%.6f,%.0f,%.4f,%.2f,%s,%.1f,",
+            printf(",%s,%zu,%zu,%zu,%s,%s,%u,%.6f,%.6f,%.0f,%.4f,%.2f,%s,%.1f,",
                    loss_name(c->kind), c->shape.rows, c->shape.classes,
-                   mode_name(c->mode), c->time.runs, c->time.median * 1e3,
-                   c->time.best * 1e3, c->bytes, c->gbps, c->percent,
-                   ceiling_name(c->mode), c->rows_per_second);
+                   c->shape.spatial, input_name(c->input), mode_name(c->mode),
+                   c->time.runs, c->time.median * 1e3, c->time.best * 1e3,
+                   c->bytes, c->gbps, c->percent, ceiling_name(c->mode),
+                   c->rows_per_second);
             csv_text(c->error[0] ? c->error : dev->error);
             putchar('\n');
         }
@@ -124,8 +135,10 @@ static void json_case(const bench_case *c, int last)
 {
     const int ran = c->error[0] == '\0';
     printf("        {\"loss\": \"%s\", \"rows\": %zu, \"classes\": %zu, "
-           "\"mode\": \"%s\",\n         \"runs\": %u, ",
+           "\"spatial\": %zu, \"input\": \"%s\",\n         \"mode\": \"%s\", "
+           "\"runs\": %u, ",
            loss_name(c->kind), c->shape.rows, c->shape.classes,
+           c->shape.spatial, input_name(c->input),
            c->mode == MODE_GRADIENT ? "loss_and_gradient" : "loss",
            c->time.runs);
     json_key_number("median_s", ran ? c->time.median : NAN, ", ");

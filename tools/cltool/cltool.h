@@ -32,6 +32,10 @@ typedef enum command {
 #define MODE_LOSS     1u
 #define MODE_GRADIENT 2u
 
+/* Bits of options.inputs. */
+#define INPUT_LOGITS        1u
+#define INPUT_PROBABILITIES 2u
+
 #define MAX_SHAPES 16
 
 typedef struct options {
@@ -42,6 +46,7 @@ typedef struct options {
     unsigned losses;    /* bit per clxent_loss_kind; 0: the defaults */
     size_t shape_count; /* 0: the default shapes of each loss */
     clxent_shape shapes[MAX_SHAPES];
+    unsigned inputs;    /* INPUT_ bits; 0: logits */
     unsigned modes;     /* MODE_ bits; 0: both */
     unsigned repeat;    /* timed runs per case; 0: fill the budget */
     double time_budget; /* seconds of timed runs per case */

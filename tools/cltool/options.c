@@ -49,8 +49,8 @@ static const char bench_help[] =
     "just before clxent_enqueue to the end of its `done` event. Each case\n"
     "has one or two warm-up runs, then as many timed runs as fill the time\n"
     "budget: at least 3, or 1 when a single run takes 4 budgets. GB/s\n"
-    "and rows/s use the median. Inputs are logits, the reduction is the\n"
-    "mean.\n"
+    "and rows/s use the median; rows are samples times spatial positions.\n"
+    "The reduction is the mean.\n"
     "Bandwidth: a buffer of 4 times the device's global memory cache (at\n"
     "least 64 MiB, at most its largest allocation) of random floats; copy\n"
     "counts bytes read plus bytes written. Each takes the faster of two\n"
@@ -62,9 +62,14 @@ static const char bench_help[] =
     "  --loss NAME         sparse-categorical, categorical, focal, binary\n"
     "                      (the default set), sparse-focal, binary-focal or\n"
     "                      all; repeatable, or comma-separated\n"
-    "  --shape RxC         rows x classes, repeatable (default: 16384x1000\n"
-    "                      and 512x32768 for the softmax losses, 65536x16\n"
-    "                      for the binary ones)\n"
+    "  --shape NxC[xS]     samples x classes, or x spatial positions for an\n"
+    "                      N x C x S channels-first tensor (softmax\n"
+    "                      losses); repeatable (default: 16384x1000 and\n"
+    "                      512x32768 for the softmax losses, 65536x16 for\n"
+    "                      the binary ones)\n"
+    "  --input INPUT       what the predictions are: logits (default),\n"
+    "                      probabilities (Keras's from_logits=False) or\n"
+    "                      both\n"
     "  --mode MODE         loss, gradient (loss and gradient) or both\n"
     "                      (default)\n"
     "  --repeat N          exactly N timed runs per case\n"
@@ -103,9 +108,9 @@ static const char *const usage_lines[] = {
     [COMMAND_DEVICES] = "usage: cltool devices [--json]",
     [COMMAND_BENCH] =
         "usage: cltool bench [--device SEL] [--loss NAME]... "
-        "[--shape RxC]...\n"
-        "                    [--mode MODE] [--repeat N | --time-budget SEC]\n"
-        "                    [--json | --csv]",
+        "[--shape NxC[xS]]...\n"
+        "                    [--input INPUT] [--mode MODE]\n"
+        "                    [--repeat N | --time-budget SEC] [--json | --csv]",
     [COMMAND_CHECK] =
         "usage: cltool check [--device SEL] [--loss NAME]... [--seed N]",
 };
@@ -194,21 +199,39 @@ static int parse_count(const char *text, unsigned long long *value)
     return errno == 0 && *end == '\0';
 }
 
-static int parse_shape(const char *text, clxent_shape *shape)
+/* One positive decimal size at text, up to its end or an 'x'. */
+static int parse_size(const char **text, unsigned long long *value)
 {
     char *end;
-    unsigned long long rows, classes;
-    if (*text < '1' || *text > '9')
+    if (**text < '1' || **text > '9')
         return 0;
-    rows = strtoull(text, &end, 10);
-    if (*end != 'x' || end[1] < '1' || end[1] > '9')
+    errno = 0;
+    *value = strtoull(*text, &end, 10);
+    *text = end;
+    return errno == 0;
+}
+
+/* NxC or NxCxS: samples, classes and, for channels-first tensors, the
+ * spatial size; every value array stays under SIZE_MAX bytes. */
+static int parse_shape(const char *text, clxent_shape *shape)
+{
+    unsigned long long sizes[3] = { 0, 0, 1 };
+    int count = 0;
+    for (;;) {
+        if (!parse_size(&text, &sizes[count++]))
+            return 0;
+        if (count == 3 || *text != 'x')
+            break;
+        text++;
+    }
+    if (count < 2 || *text != '\0')
         return 0;
-    classes = strtoull(end + 1, &end, 10);
-    if (*end != '\0' || rows > ((size_t)-1 / 4) / classes)
+    const unsigned long long most = (size_t)-1 / 8;
+    if (sizes[0] > most / sizes[1] || sizes[0] * sizes[1] > most / sizes[2])
         return 0;
-    shape->rows = (size_t)rows;
-    shape->classes = (size_t)classes;
-    shape->spatial = 1;
+    shape->rows = (size_t)sizes[0];
+    shape->classes = (size_t)sizes[1];
+    shape->spatial = (size_t)sizes[2];
     return 1;
 }
 
@@ -219,6 +242,19 @@ static int parse_seconds(const char *text, double *seconds)
     *seconds = strtod(text, &end);
     return errno == 0 && *end == '\0' && end != text && *seconds > 0 &&
            *seconds <= 3600;
+}
+
+static int parse_inputs(const char *text, unsigned *inputs)
+{
+    if (strcmp(text, "logits") == 0)
+        *inputs = INPUT_LOGITS;
+    else if (strcmp(text, "probabilities") == 0)
+        *inputs = INPUT_PROBABILITIES;
+    else if (strcmp(text, "both") == 0)
+        *inputs = INPUT_LOGITS | INPUT_PROBABILITIES;
+    else
+        return 0;
+    return 1;
 }
 
 static int parse_mode(const char *text, unsigned *modes)
@@ -239,8 +275,8 @@ static int option_allowed(command cmd, const char *name)
 {
     static const char *const devices[] = { "--json", NULL };
     static const char *const bench[] = {
-        "--device",      "--loss", "--shape", "--mode", "--repeat",
-        "--time-budget", "--json", "--csv",   NULL
+        "--device", "--loss",        "--shape", "--input", "--mode",
+        "--repeat", "--time-budget", "--json",  "--csv",   NULL
     };
     static const char *const check[] = { "--device", "--loss", "--seed", NULL };
     const char *const *const lists[] = { NULL, devices, bench, check };
@@ -254,10 +290,9 @@ static int option_allowed(command cmd, const char *name)
 
 static int takes_value(const char *name)
 {
-    static const char *const valued[] = { "--device", "--loss",
-                                          "--shape",  "--mode",
-                                          "--repeat", "--time-budget",
-                                          "--seed",   NULL };
+    static const char *const valued[] = { "--device",      "--loss", "--shape",
+                                          "--input",       "--mode", "--repeat",
+                                          "--time-budget", "--seed", NULL };
     for (const char *const *o = valued; *o; o++)
         if (strcmp(*o, name) == 0)
             return 1;
@@ -276,6 +311,8 @@ static int apply_value(options *opts, const char *name, const char *value)
         if (opts->shape_count == MAX_SHAPES)
             return usage_error(opts->command, "at most 16 shapes", "");
         ok = parse_shape(value, &opts->shapes[opts->shape_count++]);
+    } else if (strcmp(name, "--input") == 0) {
+        ok = parse_inputs(value, &opts->inputs);
     } else if (strcmp(name, "--mode") == 0) {
         ok = parse_mode(value, &opts->modes);
     } else if (strcmp(name, "--repeat") == 0) {

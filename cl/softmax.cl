@@ -15,7 +15,8 @@
  * target sums (online in one visit on scalar rows, a max visit then a
  * sums visit on vector rows), (rank) the top-k count, (B) the focal
  * sums, (C) the gradient. Probabilities: (A) the row sum, (B) loss and
- * the renormalisation sum, (C) the gradient.
+ * the renormalisation sum, (C) the gradient; on vector rows B and C's
+ * terms only where a target is not zero.
  */
 #include "common.h"
 
@@ -375,11 +376,12 @@ inline float gradient_scale(float host_scale, __global const float *device_scale
 }
 
 /*
- * The vector row: one row per work-item, classes contiguous, logits; the
- * common case on a CPU. The same passes as above on VECTOR_WIDTH classes
- * at a time, with no data-dependent branch inside a chunk: the max first,
- * then the sums below it, so no running max needs a rebase. A short
- * last chunk is padded and its dead lanes are masked out of every sum.
+ * The vector row: one row per work-item, classes contiguous; the common
+ * case on a CPU. The same passes as above on VECTOR_WIDTH classes at a
+ * time, with no data-dependent branch inside a chunk: for logits the max
+ * first, then the sums below it, so no running max needs a rebase. A
+ * short last chunk is padded and its dead lanes are masked out of every
+ * sum.
  */
 inline floatv vector_capped(floatv x, const softmax_options *o)
 {
@@ -462,9 +464,9 @@ inline int in_span(target_span span, uint c)
 /*
  * Rows with a gradient keep exp(v - max) of each whole chunk whose
  * targets are all zero in the gradient buffer: there h = 0 (focal terms
- * too), and pass C costs a multiply instead of an exp. Only for float
- * storage (half types would round p), without label smoothing (no target
- * is zero), a cap (its slope needs the logits) or accuracy (its rank pass
+ * too), and pass C costs a multiply instead of an exp. Only for logits
+ * in float storage (half types would round p), without label smoothing
+ * (no target is zero), a cap (its slope needs the logits) or accuracy (its rank pass
  * reads logits that an in-place gradient has overwritten by then). Pass B
  * reads logits only where a target is not zero.
  */
@@ -473,8 +475,8 @@ inline int stashes_exp(const softmax_row *row, const softmax_options *o)
 #if defined(STORAGE_F16) || defined(STORAGE_BF16)
     return 0;
 #else
-    return row->gradient && o->smoothing == 0.0f && !(o->cap > 0.0f) &&
-           !(o->flags & F_ACCURACY);
+    return row->gradient && (o->flags & F_LOGITS) && o->smoothing == 0.0f &&
+           !(o->cap > 0.0f) && !(o->flags & F_ACCURACY);
 #endif
 }
 
@@ -494,20 +496,23 @@ typedef struct vector_sums {
 } vector_sums;
 
 /*
- * Adds the chunk at class c, v - max in `d`, to the sums; `live` masks
- * the padding of a short last chunk. Called once with every lane live
- * for the whole chunks, where the masks fold away, and once for the tail.
+ * Adds the chunk at class c to the sums: v - max in `d` for logits, the
+ * probabilities themselves otherwise, whose row sum needs no exp and
+ * whose loss needs no dot. `live` masks the padding of a short last
+ * chunk. Called once with every lane live for the whole chunks, where
+ * the masks fold away, and once for the tail.
  */
 __attribute__((always_inline)) inline void
 sum_chunk(vector_sums *s, const softmax_row *row, uint c, floatv d,
           intv live, const softmax_options *o, target_span *span, int stash)
 {
     const floatv zero = (floatv)(0.0f);
+    const int logits = o->flags & F_LOGITS;
     const floatv w = weights_of(row->class_weights, c, o->classes, 1.0f);
-    const floatv e = exp_nonpositive(d);
+    const floatv e = logits ? exp_nonpositive(d) : d;
     s->exp_sum += select(zero, e, live);
     /* The class sums only matter under label smoothing. */
-    if (o->smoothing != 0.0f) {
+    if (logits && o->smoothing != 0.0f) {
         s->class_mass += select(zero, w, live);
         s->class_dot += select(zero, w * d, live);
     }
@@ -523,7 +528,8 @@ sum_chunk(vector_sums *s, const softmax_row *row, uint c, floatv d,
         span->first = min(span->first, c);
         span->last = max(span->last, c);
         s->target_mass += select(zero, w * y, live);
-        s->target_dot += select(zero, w * y * d, live);
+        if (logits)
+            s->target_dot += select(zero, w * y * d, live);
     } else if (stash) {
         STOREV(row->gradient, c, e);
     }
@@ -535,10 +541,66 @@ sum_chunk(vector_sums *s, const softmax_row *row, uint c, floatv d,
     s->best_class = select(s->best_class, (int)c + lane_index(), better);
 }
 
+/* The lanes' sums folded into a's, and the label's terms of a sparse
+ * row. */
+inline pass_a fold_sums(pass_a a, vector_sums s, const softmax_row *row,
+                        const softmax_options *o)
+{
+    a.exp_sum = sum_of(s.exp_sum);
+    a.class_mass = sum_of(s.class_mass);
+    a.class_dot = sum_of(s.class_dot);
+    if (row->targets) {
+        a.target_mass = sum_of(s.target_mass);
+        a.target_dot = sum_of(s.target_dot);
+        a.best_target = max_of(s.best);
+        /* The first class among the lanes that hold the largest target. */
+        const int first = min_of(select((intv)(INT_MAX), s.best_class,
+                                        s.best == a.best_target));
+        a.best_class = first == INT_MAX ? UINT_MAX : (uint)first;
+    } else {
+        const float w = row->class_weights ? row->class_weights[row->label]
+                                           : 1.0f;
+        a.target_mass = w;
+        if (o->flags & F_LOGITS)
+            a.target_dot =
+                w * (capped(LOAD(row->x, row->label), o) - a.max);
+    }
+    return a;
+}
+
+/* Pass A on a vector row of probabilities: the row sum, the target sums
+ * and the finite check, in one read. */
+inline pass_a vector_sum_probabilities(pass_a a, const softmax_row *row,
+                                       const softmax_options *o,
+                                       target_span *span)
+{
+    const uint classes = o->classes;
+    const uint whole = classes & ~(VECTOR_WIDTH - 1u);
+    vector_sums s = { 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, -INFINITY, INT_MAX };
+    intv finite = (intv)(-1);
+    for (uint c = 0; c < whole; c += VECTOR_WIDTH) {
+        PREFETCH(row->x + classes + c);
+        if (row->targets)
+            PREFETCH(row->targets + classes + c);
+        const floatv x = LOADV(row->x, c);
+        finite &= isfinite(x);
+        sum_chunk(&s, row, c, x, (intv)(-1), o, span, 0);
+    }
+    if (whole < classes) {
+        const floatv x = storage_tail(row->x + whole, classes - whole);
+        finite &= isfinite(x);
+        sum_chunk(&s, row, whole, x, live_lanes(classes - whole), o, span, 0);
+    }
+    if ((o->flags & F_CHECK_FINITE) && !all(finite))
+        a.first_bad = first_non_finite(row, o);
+    return fold_sums(a, s, row, o);
+}
+
 /*
- * Pass A on a vector row in two reads: the row's max with no horizontal
- * step inside the loop, then the sums below it, so nothing is rescaled.
- * The second read finds the row in cache (L1 for a thousand classes).
+ * Pass A on a vector row. Logits take two reads: the row's max with no
+ * horizontal step inside the loop, then the sums below it, so nothing is
+ * rescaled. The second read finds the row in cache (L1 for a thousand
+ * classes).
  */
 inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
                              int active, target_span *span)
@@ -559,6 +621,8 @@ inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
     } else if (!row->targets) {
         span->first = span->last = (uint)row->label & ~(VECTOR_WIDTH - 1u);
     }
+    if (!(o->flags & F_LOGITS))
+        return vector_sum_probabilities(a, row, o, span);
 
     /* The max; select(top, v, v > top) skips NaN as fmax does, in one
      * instruction where fmax takes three. */
@@ -610,29 +674,48 @@ inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
     if (whole < classes)
         sum_chunk(&s, row, whole, vector_capped(x_tail, o) - a.max,
                   tail_live, o, span, 0);
-    a.exp_sum = sum_of(s.exp_sum);
-    a.class_mass = sum_of(s.class_mass);
-    a.class_dot = sum_of(s.class_dot);
-    if (row->targets) {
-        a.target_mass = sum_of(s.target_mass);
-        a.target_dot = sum_of(s.target_dot);
-        a.best_target = max_of(s.best);
-        /* The first class among the lanes that hold the largest target. */
-        const int first = min_of(select((intv)(INT_MAX), s.best_class,
-                                        s.best == a.best_target));
-        a.best_class = first == INT_MAX ? UINT_MAX : (uint)first;
-    } else {
-        const float w = row->class_weights ? row->class_weights[row->label]
-                                           : 1.0f;
-        a.target_mass = w;
-        a.target_dot = w * (capped(LOAD(row->x, row->label), o) - a.max);
-    }
-    return a;
+    return fold_sums(a, s, row, o);
 }
 
-/* Pass B on a vector row: the focal sums, over the target span only, and
- * the classes that beat the true one. Sums are compensated lane by lane,
- * as visit_b's. */
+/* probability_term on a chunk of probabilities x with weights k (zero
+ * outside the span and past the row): the loss, and g through `g`. */
+inline floatv vector_probability_term(floatv x, floatv k, float row_sum,
+                                      const softmax_options *o, floatv *g)
+{
+    const float eps = o->epsilon;
+    const floatv q = x / row_sum;
+    const floatv p = clamp(q, eps, 1.0f - eps);
+    const intv top = q > 1.0f - eps;
+    const intv clipped = top | (q < eps);
+    const floatv log_p = select(log(p), (floatv)(log1p(-eps)), top);
+    if (!(o->flags & F_FOCAL)) {
+        *g = select(-k / p, (floatv)(0.0f), clipped);
+        return -k * log_p;
+    }
+    const floatv rest = select(1.0f - p, (floatv)(eps), top);
+    const floatv modulation = vector_power(rest, o->gamma);
+    floatv slope = (floatv)(0.0f);
+    if (o->gamma > 0.0f)
+        slope = o->gamma * vector_power(rest, o->gamma - 1.0f) * log_p;
+    *g = select(-k * (modulation / p - slope), (floatv)(0.0f), clipped);
+    return -k * modulation * log_p;
+}
+
+/* The weight k of each class of the chunk at c in pass B's terms: the
+ * focal or class weight times y', zero past the row. */
+inline floatv term_weight(const softmax_row *row, uint c,
+                                 const softmax_options *o)
+{
+    const floatv y = vector_smoothed(vector_target(row, c, o), o);
+    const floatv w = (o->flags & F_FOCAL)
+        ? vector_focal_weight(row, c, o)
+        : weights_of(row->class_weights, c, o->classes, 1.0f);
+    return select((floatv)(0.0f), w * y, live_lanes(o->classes - c));
+}
+
+/* Pass B on a vector row: the focal or probability sums, over the target
+ * span only (a class outside it adds 0 to both), and the classes that
+ * beat the true one. Sums are compensated lane by lane, as visit_b's. */
 inline pass_b vector_visit_b(const softmax_row *row, pass_a a, uint truth,
                              target_span span, const softmax_options *o)
 {
@@ -651,22 +734,26 @@ inline pass_b vector_visit_b(const softmax_row *row, pass_a a, uint truth,
         }
         b.beaten_by = vector_count(beaten);
     }
-    if (!(o->flags & F_FOCAL))
+    const int logits = o->flags & F_LOGITS;
+    if (logits && !(o->flags & F_FOCAL))
         return b;
     floatv loss = 0.0f, dot = 0.0f, loss_carry = 0.0f, dot_carry = 0.0f;
     for (uint c = span.first; c < classes && c <= span.last;
          c += VECTOR_WIDTH) {
-        const floatv y = vector_smoothed(vector_target(row, c, o), o);
-        const floatv k = select((floatv)(0.0f),
-                                vector_focal_weight(row, c, o) * y,
-                                live_lanes(classes - c));
+        const floatv k = term_weight(row, c, o);
         if (!any(k != 0.0f))
             continue;
-        floatv h;
+        floatv h, term;
         const floatv x = chunk_of(row->x, c, classes);
-        const floatv log_p = (vector_capped(x, o) - a.max) - log_sum;
-        const floatv term = vector_focal(k, log_p, exp_nonpositive(log_p),
-                                          o->gamma, &h);
+        if (logits) {
+            const floatv log_p = (vector_capped(x, o) - a.max) - log_sum;
+            term = vector_focal(k, log_p, exp_nonpositive(log_p), o->gamma,
+                                &h);
+        } else {
+            /* The gradient's sum takes g q. */
+            term = vector_probability_term(x, k, a.exp_sum, o, &h);
+            h *= x / a.exp_sum;
+        }
         const floatv y_loss = term - loss_carry, y_dot = h - dot_carry;
         const floatv t_loss = loss + y_loss, t_dot = dot + y_dot;
         loss_carry = (t_loss - loss) - y_loss;
@@ -708,6 +795,32 @@ inline void gradient_chunk(const softmax_row *row, uint c, pass_a a,
 }
 
 /*
+ * Pass C on a vector row of probabilities: (g_c - sum g q) / S. g_c = 0
+ * outside the target span, so a chunk there is one number, and the
+ * chunks in it read their probabilities before they write.
+ */
+inline void vector_probability_gradient(const softmax_row *row, pass_a a,
+                                        pass_b b, target_span span,
+                                        float grad_scale,
+                                        const softmax_options *o, int active)
+{
+    const uint classes = o->classes;
+    const float scale = grad_scale / a.exp_sum;
+    const floatv outside = (floatv)(active ? -b.dot * scale : 0.0f);
+    for (uint c = 0; c < classes; c += VECTOR_WIDTH) {
+        floatv d = outside;
+        if (active && in_span(span, c)) {
+            floatv g;
+            vector_probability_term(chunk_of(row->x, c, classes),
+                                    term_weight(row, c, o), a.exp_sum, o,
+                                    &g);
+            d = (g - b.dot) * scale;
+        }
+        store_chunk(row->gradient, c, classes, d);
+    }
+}
+
+/*
  * Pass C on a vector row. h_c = 0 outside the target span (focal terms
  * too: their weight there is 0), so without a cap a whole chunk there is
  * p times one number: a loop of its own (as in pass A), and
@@ -718,6 +831,10 @@ inline void vector_gradient(const softmax_row *row, pass_a a, pass_b b,
                             target_span span, float grad_scale,
                             const softmax_options *o, int active)
 {
+    if (!(o->flags & F_LOGITS)) {
+        vector_probability_gradient(row, a, b, span, grad_scale, o, active);
+        return;
+    }
     const uint classes = o->classes;
     const float log_sum = log(a.exp_sum);
     const float lse = a.max + log_sum;
@@ -777,7 +894,8 @@ inline pass_b visit_b_share(const softmax_row *row, pass_a a, target_span span,
         return none;
     if (!row->vector)
         return visit_b(row, a, truth, o, active);
-    if (active && (rank || (o->flags & F_FOCAL)))
+    const int sums = (o->flags & F_FOCAL) || !(o->flags & F_LOGITS);
+    if (active && (rank || sums))
         return vector_visit_b(row, a, truth, span, o);
     return none;
 }
@@ -953,8 +1071,7 @@ inline void split_visit(const softmax_row *row, float sample_weight,
         const ulong n = r / spatial, s = r % spatial;                         \
         const size_t base = (size_t)n * classes * spatial + s;               \
         softmax_row row = { x + base, 0, 0, class_weights, class_alpha, 0, 0,\
-                            (vector_rows) && spatial == 1 &&                  \
-                                (flags & F_LOGITS),                           \
+                            (vector_rows) && spatial == 1,                    \
                             (lane), (lanes) };                                \
         if (dense)                                                            \
             row.targets = (__global const storage_t *)(dense) + base;         \

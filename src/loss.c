@@ -443,11 +443,10 @@ static clxent_status launch_softmax(clxent_context *ctx, job *j, cl_uint flags,
     const clxent_loss *loss = j->loss;
     const cl_uint classes = (cl_uint)j->shape->classes;
     const cl_uint spatial = j->shape->spatial ? (cl_uint)j->shape->spatial : 1;
-    /* Contiguous logits take the vector row where the shape says so,
+    /* Contiguous rows take the vector row where the shape says so,
      * whatever the row count: a group's lanes share a row only in turn on
      * a CPU, one scalar class each, 20x slower (README, log 16). */
-    const int vector_row =
-        spatial == 1 && (flags & F_LOGITS) && ctx->shape.vector_items;
+    const int vector_row = spatial == 1 && ctx->shape.vector_items;
     const int wide = spatial == 1 && classes >= ctx->shape.min_wide_classes &&
                      j->p.rows < ctx->shape.min_item_rows && !vector_row;
     const cl_uint segments =

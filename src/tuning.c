@@ -27,7 +27,7 @@ static const work_shape cpu_shape = {
      * the arithmetic loops ask for the next row (README, performance
      * log 11). */
     .prefetch_rows = 1,
-    /* Contiguous logits rows always go one per work-item as vectors, even
+    /* Contiguous rows always go one per work-item as vectors, even
      * a few wide ones: 20x the groups' scalar lanes (performance log 16). */
     .vector_items = 1,
     /* Sigmoid flat blocks (cl/sigmoid.cl): 2 KiB of each array, checked

@@ -95,9 +95,8 @@ static int apply(problem_spec *spec, option o)
 /* Every option and reduction of one kind, on narrow rows, wide rows,
  * N x C x S tensors, rows of whole vector chunks and a tail, and two
  * rows of 8200. Which kernel path a shape takes depends on the device's
- * work shape: on a CPU, logits rows go one per work-item as vectors and
- * probabilities of 32 classes or more to work-groups while rows are few;
- * with the GPU shape (test setup gpushape) rows of 128 classes or more
+ * work shape: on a CPU, contiguous rows go one per work-item as vectors
+ * and N x C x S rows one per scalar work-item; with the GPU shape (test setup gpushape) rows of 128 classes or more
  * go to work-groups of 256 lanes, and the two rows of 8200 are split
  * over two work-groups each (two compute units want 8 groups, and a
  * lane keeps 16 classes). */

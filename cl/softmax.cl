@@ -466,9 +466,9 @@ inline int in_span(target_span span, uint c)
  * targets are all zero in the gradient buffer: there h = 0 (focal terms
  * too), and pass C costs a multiply instead of an exp. Only for logits
  * in float storage (half types would round p), without label smoothing
- * (no target is zero), a cap (its slope needs the logits) or accuracy (its rank pass
- * reads logits that an in-place gradient has overwritten by then). Pass B
- * reads logits only where a target is not zero.
+ * (no target is zero), a cap (its slope needs the logits) or accuracy
+ * (its rank pass reads logits that an in-place gradient has overwritten
+ * by then). Pass B reads logits only where a target is not zero.
  */
 inline int stashes_exp(const softmax_row *row, const softmax_options *o)
 {
@@ -679,7 +679,7 @@ inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
 
 /* probability_term on a chunk of probabilities x with weights k (zero
  * outside the span and past the row): the loss, and g through `g`. */
-inline floatv vector_probability_term(floatv x, floatv k, float row_sum,
+inline floatv vector_probability_term(floatv x, floatv k, floatv row_sum,
                                       const softmax_options *o, floatv *g)
 {
     const float eps = o->epsilon;
@@ -751,7 +751,8 @@ inline pass_b vector_visit_b(const softmax_row *row, pass_a a, uint truth,
                                 &h);
         } else {
             /* The gradient's sum takes g q. */
-            term = vector_probability_term(x, k, a.exp_sum, o, &h);
+            term = vector_probability_term(x, k, (floatv)(a.exp_sum), o,
+                                           &h);
             h *= x / a.exp_sum;
         }
         const floatv y_loss = term - loss_carry, y_dot = h - dot_carry;
@@ -812,8 +813,8 @@ inline void vector_probability_gradient(const softmax_row *row, pass_a a,
         if (active && in_span(span, c)) {
             floatv g;
             vector_probability_term(chunk_of(row->x, c, classes),
-                                    term_weight(row, c, o), a.exp_sum, o,
-                                    &g);
+                                    term_weight(row, c, o),
+                                    (floatv)(a.exp_sum), o, &g);
             d = (g - b.dot) * scale;
         }
         store_chunk(row->gradient, c, classes, d);
@@ -875,6 +876,349 @@ inline void vector_gradient(const softmax_row *row, pass_a a, pass_b b,
     if (whole < classes)
         gradient_chunk(row, whole, a, log_sum, p_scale, span, grad_scale, o,
                        1);
+}
+
+/*
+ * Lane rows: sixteen rows at once, one a vector lane, for rows too
+ * narrow to fill vectors of their own (a few dozen classes) and for
+ * channels-first tensors, where sixteen neighbouring positions of one
+ * sample are contiguous in every class. Class c of all sixteen is one
+ * load there and a gather for narrow rows; every pass is the scalar
+ * row's (visit_a, visit_b, write_gradient) with the row's numbers in
+ * lanes, the max taken first as on vector rows, and no horizontal step.
+ * A group past the end of the rows, or of a sample's positions, repeats
+ * its last live row in the dead lanes, whose results are dropped.
+ */
+typedef struct lane_rows {
+    __global const storage_t *x;
+    __global const storage_t *targets; /* NULL for sparse labels */
+    __global storage_t *gradient;      /* NULL when not asked for */
+    __global const float *class_weights;
+    __global const float *class_alpha;
+    size_t first;   /* element of class 0 of lane 0 */
+    uint step;      /* elements from one lane's row to the next's */
+    uint stride;    /* elements from one class to the next */
+    uint last;      /* the last live lane */
+    intv label;     /* sparse: the label, -1 where it is bad or ignored */
+    intv ignored, bad_label;
+    floatv sample_weight, grad_scale;
+} lane_rows;
+
+/* Class c of each lane's row of p (x, targets or gradient). */
+inline floatv lane_load(__global const storage_t *p, const lane_rows *l,
+                        uint c)
+{
+    const size_t at = l->first + (size_t)c * l->stride;
+    if (l->step == 1 && l->last == VECTOR_WIDTH - 1)
+        return LOADV(p, at);
+    float v[VECTOR_WIDTH];
+    for (uint i = 0; i < VECTOR_WIDTH; i++)
+        v[i] = LOAD(p, at + (size_t)min(i, l->last) * l->step);
+    return vload16(0, v);
+}
+
+inline void lane_store(__global storage_t *p, const lane_rows *l, uint c,
+                       floatv value)
+{
+    const size_t at = l->first + (size_t)c * l->stride;
+    if (l->step == 1 && l->last == VECTOR_WIDTH - 1) {
+        STOREV(p, at, value);
+        return;
+    }
+    float v[VECTOR_WIDTH];
+    vstore16(value, 0, v);
+    for (uint i = 0; i <= l->last; i++)
+        STORE(p, at + (size_t)i * l->step, v[i]);
+}
+
+/* Asks for class c of the group four ahead of this one, where a class's
+ * sixteen rows are contiguous (channels-first); the gathers of narrow
+ * rows read one contiguous stream, which the hardware follows. */
+inline void lane_prefetch(const lane_rows *l, uint c)
+{
+    if (l->step != 1)
+        return;
+    const size_t ahead = l->first + (size_t)c * l->stride + 4 * VECTOR_WIDTH;
+    PREFETCH(l->x + ahead);
+    if (l->targets)
+        PREFETCH(l->targets + ahead);
+}
+
+inline floatv lane_target(const lane_rows *l, uint c)
+{
+    if (l->targets)
+        return lane_load(l->targets, l, c);
+    return select((floatv)(0.0f), (floatv)(1.0f), l->label == (int)c);
+}
+
+inline float lane_class_weight(const lane_rows *l, uint c)
+{
+    return l->class_weights ? l->class_weights[c] : 1.0f;
+}
+
+/* The weight k of class c's term in pass B: focal or class weight. */
+inline float lane_term_weight(const lane_rows *l, uint c,
+                              const softmax_options *o)
+{
+    if (!(o->flags & F_FOCAL))
+        return lane_class_weight(l, c);
+    const float alpha = l->class_alpha ? l->class_alpha[c] : o->alpha;
+    return alpha * lane_class_weight(l, c);
+}
+
+/* pass_a with the rows in lanes; x_true is the true class's input and,
+ * for sparse labels, k_true its weight in pass B (lane_term_weight). */
+typedef struct lane_a {
+    floatv max, exp_sum, target_mass, target_dot, class_mass, class_dot;
+    floatv best_target, x_true, k_true;
+    intv best_class, first_bad; /* INT_MAX for none */
+} lane_a;
+
+/* Sparse labels without smoothing: y' is 0 but at the label, so pass B's
+ * terms and pass C's h (g for probabilities) come from that class alone,
+ * once a row instead of once a class. */
+inline int label_only(const lane_rows *l, const softmax_options *o)
+{
+    return !l->targets && o->smoothing == 0.0f;
+}
+
+inline lane_a lane_visit_a(const lane_rows *l, const softmax_options *o)
+{
+    const floatv zero = (floatv)(0.0f);
+    lane_a a = { (floatv)(-INFINITY), zero, zero, zero, zero, zero,
+                 (floatv)(-INFINITY), zero, zero, (intv)(INT_MAX),
+                 (intv)(INT_MAX) };
+    const int logits = o->flags & F_LOGITS;
+    const int check = o->flags & F_CHECK_FINITE;
+    const int accuracy = o->flags & F_ACCURACY;
+    for (uint c = 0; logits && c < o->classes; c++) {
+        lane_prefetch(l, c);
+        const floatv x = lane_load(l->x, l, c);
+        if (check)
+            a.first_bad = select(a.first_bad, (intv)((int)c),
+                                 !isfinite(x) & (a.first_bad == INT_MAX));
+        const floatv v = vector_capped(x, o);
+        a.max = select(a.max, v, v > a.max);
+    }
+    for (uint c = 0; c < o->classes; c++) {
+        if (!logits)
+            lane_prefetch(l, c);
+        const floatv x = lane_load(l->x, l, c);
+        const floatv y = lane_target(l, c);
+        const float w = lane_class_weight(l, c);
+        a.target_mass += w * y;
+        if (!logits) {
+            if (check)
+                a.first_bad = select(a.first_bad, (intv)((int)c),
+                                     !isfinite(x) & (a.first_bad == INT_MAX));
+            a.exp_sum += x;
+        } else {
+            const floatv d = vector_capped(x, o) - a.max;
+            a.exp_sum += exp_nonpositive(d);
+            a.target_dot += w * y * d;
+            if (o->smoothing != 0.0f) {
+                a.class_mass += w;
+                a.class_dot += w * d;
+            }
+        }
+        if (accuracy && l->targets) {
+            const intv better = y > a.best_target;
+            a.best_target = select(a.best_target, y, better);
+            a.best_class = select(a.best_class, (intv)((int)c), better);
+        } else if (!l->targets) {
+            const intv truth = l->label == (int)c;
+            a.x_true = select(a.x_true, x, truth);
+            a.k_true = select(a.k_true, (floatv)(lane_term_weight(l, c, o)),
+                              truth);
+        }
+    }
+    return a;
+}
+
+/* pass_b with the rows in lanes; `beaten` counts down from 0, h_true is
+ * the true class's h (g for probabilities) where label_only. */
+typedef struct lane_b {
+    floatv loss, dot, h_true;
+    intv beaten;
+} lane_b;
+
+/* The true class of each lane for accuracy, INT_MAX for none. */
+inline intv lane_truth(const lane_rows *l, lane_a a)
+{
+    return l->targets ? a.best_class
+                      : select(l->label, (intv)(INT_MAX), l->label < 0);
+}
+
+inline lane_b lane_visit_b(const lane_rows *l, lane_a *a,
+                           const softmax_options *o)
+{
+    const floatv zero = (floatv)(0.0f);
+    lane_b b = { zero, zero, zero, (intv)(0) };
+    const int logits = o->flags & F_LOGITS;
+    if (o->flags & F_ACCURACY) {
+        const intv truth = lane_truth(l, *a);
+        for (uint c = 0; l->targets && c < o->classes; c++)
+            a->x_true = select(a->x_true, lane_load(l->x, l, c),
+                               truth == (int)c);
+        for (uint c = 0; c < o->classes; c++) {
+            const floatv x = lane_load(l->x, l, c);
+            b.beaten += (x > a->x_true) |
+                        ((x == a->x_true) & ((intv)((int)c) < truth));
+        }
+    }
+    const floatv log_sum = log(a->exp_sum);
+    if (label_only(l, o)) {
+        const floatv k = a->k_true, x = a->x_true;
+        if (!logits) {
+            b.loss = vector_probability_term(x, k, a->exp_sum, o, &b.h_true);
+            b.dot = b.h_true * (x / a->exp_sum);
+        } else if (o->flags & F_FOCAL) {
+            const floatv log_p = (vector_capped(x, o) - a->max) - log_sum;
+            b.loss = vector_focal(k, log_p, exp_nonpositive(log_p), o->gamma,
+                                  &b.h_true);
+            b.dot = b.h_true;
+        } else {
+            b.h_true = -k;
+        }
+        return b;
+    }
+    if (logits && !(o->flags & F_FOCAL))
+        return b;
+    floatv loss_carry = zero, dot_carry = zero;
+    for (uint c = 0; c < o->classes; c++) {
+        const floatv k =
+            lane_term_weight(l, c, o) * vector_smoothed(lane_target(l, c), o);
+        const floatv x = lane_load(l->x, l, c);
+        floatv h, term;
+        if (logits) {
+            const floatv log_p = (vector_capped(x, o) - a->max) - log_sum;
+            term = vector_focal(k, log_p, exp_nonpositive(log_p), o->gamma,
+                                &h);
+        } else {
+            term = vector_probability_term(x, k, a->exp_sum, o, &h);
+            h *= x / a->exp_sum;
+        }
+        /* Compensated, as visit_b's sums. */
+        const floatv y_loss = term - loss_carry, y_dot = h - dot_carry;
+        const floatv t_loss = b.loss + y_loss, t_dot = b.dot + y_dot;
+        loss_carry = (t_loss - b.loss) - y_loss;
+        dot_carry = (t_dot - b.dot) - y_dot;
+        b.loss = t_loss;
+        b.dot = t_dot;
+    }
+    return b;
+}
+
+inline floatv lane_smoothed_mass(lane_a a, const softmax_options *o)
+{
+    return (1.0f - o->smoothing) * a.target_mass +
+           o->smoothing / o->classes * a.class_mass;
+}
+
+/* Pass C with the rows in lanes, zeros where a row is not active. */
+inline void lane_gradient(const lane_rows *l, lane_a a, lane_b b,
+                          intv active, const softmax_options *o)
+{
+    const int logits = o->flags & F_LOGITS;
+    const int focal = o->flags & F_FOCAL;
+    const floatv log_sum = log(a.exp_sum);
+    const floatv lse = a.max + log_sum;
+    const floatv h_sum = focal ? b.dot : -lane_smoothed_mass(a, o);
+    const floatv p_scale = 2.0f * o->z_loss * lse - h_sum;
+    const floatv probability_scale = l->grad_scale / a.exp_sum;
+    const int one_class = label_only(l, o);
+    for (uint c = 0; c < o->classes; c++) {
+        const intv truth = l->label == (int)c;
+        floatv d;
+        if (one_class && !logits) {
+            d = (select((floatv)(0.0f), b.h_true, truth) - b.dot) *
+                probability_scale;
+            lane_store(l->gradient, l, c, select((floatv)(0.0f), d, active));
+            continue;
+        }
+        const floatv x = lane_load(l->x, l, c);
+        const floatv y = vector_smoothed(lane_target(l, c), o);
+        const floatv k = lane_term_weight(l, c, o) * y;
+        if (!logits) {
+            floatv g;
+            vector_probability_term(x, k, a.exp_sum, o, &g);
+            d = (g - b.dot) * probability_scale;
+        } else {
+            const floatv log_p = (vector_capped(x, o) - a.max) - log_sum;
+            const floatv p = exp_nonpositive(log_p);
+            floatv h = -k;
+            if (one_class)
+                h = select((floatv)(0.0f), b.h_true, truth);
+            else if (focal)
+                vector_focal(k, log_p, p, o->gamma, &h);
+            d = (h + p * p_scale) * vector_cap_slope(x, o) * l->grad_scale;
+        }
+        lane_store(l->gradient, l, c, select((floatv)(0.0f), d, active));
+    }
+}
+
+/* The sixteen rows' results, as row_result's. */
+inline void lane_results(const lane_rows *l, lane_a a, lane_b b,
+                         const softmax_options *o, float *loss, float *weight,
+                         uint *correct, uint *bad)
+{
+    const floatv log_sum = log(a.exp_sum);
+    floatv row_loss = b.loss;
+    if (o->flags & F_LOGITS) {
+        const floatv lse = a.max + log_sum;
+        if (!(o->flags & F_FOCAL))
+            row_loss = lane_smoothed_mass(a, o) * log_sum -
+                       ((1.0f - o->smoothing) * a.target_dot +
+                        o->smoothing / o->classes * a.class_dot);
+        row_loss += o->z_loss * lse * lse;
+    }
+    vstore16(l->sample_weight * row_loss, 0, loss);
+    vstore16(l->sample_weight * a.target_mass, 0, weight);
+    const intv truth = lane_truth(l, a);
+    /* As row_result's: a row with no true class counts no class above. */
+    const intv hit = (o->flags & F_ACCURACY) ? (truth == INT_MAX) |
+                                                   (-b.beaten < (int)o->top_k)
+                                             : (intv)(0);
+    const intv code = select(
+        select((intv)(0),
+               (intv)(BAD_NON_FINITE << BAD_CODE_SHIFT) | a.first_bad,
+               a.first_bad != INT_MAX),
+        (intv)(BAD_LABEL << BAD_CODE_SHIFT), l->bad_label);
+    vstore16(as_uint16(hit & 1), 0, correct);
+    vstore16(as_uint16(code), 0, bad);
+}
+
+/* Rows r, r + 1, ... of lanes 0 to l->last: labels, weights and scales. */
+inline void lane_setup(lane_rows *l, ulong r, __global const int *labels32,
+                       __global const long *labels64,
+                       __global const float *sample_weights,
+                       __global const float *upstream,
+                       __global const float *device_scale, float host_scale,
+                       const softmax_options *o, long ignore_class)
+{
+    int label[VECTOR_WIDTH], ignored[VECTOR_WIDTH], bad[VECTOR_WIDTH];
+    float sw[VECTOR_WIDTH], gs[VECTOR_WIDTH];
+    for (uint i = 0; i < VECTOR_WIDTH; i++) {
+        const ulong row = r + min(i, l->last);
+        long y = 0;
+        if (labels32)
+            y = labels32[row];
+        if (labels64)
+            y = labels64[row];
+        const int sparse = labels32 || labels64;
+        ignored[i] = sparse && (o->flags & F_IGNORE) && y == ignore_class
+                         ? -1 : 0;
+        bad[i] = sparse && !ignored[i] && (y < 0 || y >= o->classes) ? -1
+                                                                     : 0;
+        label[i] = sparse && !ignored[i] && !bad[i] ? (int)y : -1;
+        sw[i] = sample_weights ? sample_weights[row] : 1.0f;
+        gs[i] = gradient_scale(host_scale, device_scale, upstream, row, sw[i]);
+    }
+    l->label = vload16(0, label);
+    l->ignored = vload16(0, ignored);
+    l->bad_label = vload16(0, bad);
+    l->sample_weight = vload16(0, sw);
+    l->grad_scale = vload16(0, gs);
 }
 
 inline int label_is_bad(const softmax_row *row, const softmax_options *o)
@@ -1030,7 +1374,7 @@ inline void split_visit(const softmax_row *row, float sample_weight,
                   row_result(row, a, b, sample_weight, o));
 }
 
-/* Everything a kernel entry receives, in one list for all nine entries. */
+/* Everything a kernel entry receives, in one list for all twelve entries. */
 #define SOFTMAX_PARAMETERS(TargetType)                                        \
     __global const storage_t *x, ulong x_offset,                              \
     __global const TargetType *targets, ulong targets_offset,                 \
@@ -1157,3 +1501,102 @@ inline void split_visit(const softmax_row *row, float sample_weight,
 SOFTMAX_ENTRIES(dense, storage_t, (__global const int *)0, targets)
 SOFTMAX_ENTRIES(int32, int, targets, (__global const storage_t *)0)
 SOFTMAX_ENTRIES(int64, long, targets, (__global const storage_t *)0)
+
+/*
+ * The lanes entries: each work-item takes a block of contiguous groups
+ * of sixteen rows (of sixteen positions of one sample in a
+ * channels-first tensor), so that a CPU thread streams through each
+ * class in order, and folds them in row order into its partial where the
+ * host asks, as the items entries do.
+ */
+#define SOFTMAX_LANES(suffix, TargetType, labels32, labels64, dense)         \
+    __kernel void softmax_lanes_##suffix(SOFTMAX_PARAMETERS(TargetType),      \
+                                         uint fold_rows, PART_ARRAYS,         \
+                                         FOLD_SCRATCH)                        \
+    {                                                                         \
+        const softmax_options o = { classes, spatial, flags, top_k,           \
+                                    smoothing, epsilon, gamma, alpha,         \
+                                    z_loss, cap };                            \
+        const ulong per_sample = (spatial + VECTOR_WIDTH - 1) / VECTOR_WIDTH; \
+        const ulong groups = spatial == 1                                     \
+            ? (rows + VECTOR_WIDTH - 1) / VECTOR_WIDTH                        \
+            : rows / spatial * per_sample;                                    \
+        const ulong items = get_global_size(0), id = get_global_id(0);        \
+        const ulong block = (groups + items - 1) / items;                     \
+        const ulong first = id * block, end = min(first + block, groups);     \
+        fold f = { 0.0f, 0.0f, 0.0f, 0.0f, 0, 0, 0 };                         \
+        targets += targets_offset;                                            \
+        lane_rows l = { x + x_offset, 0, 0, 0, 0 };                           \
+        if (dense)                                                            \
+            l.targets = (__global const storage_t *)(dense);                  \
+        if (gradient)                                                         \
+            l.gradient = gradient + gradient_offset;                          \
+        if (class_weights)                                                    \
+            l.class_weights = class_weights + class_weights_offset;          \
+        if (class_alpha)                                                      \
+            l.class_alpha = class_alpha + class_alpha_offset;                 \
+        if (sample_weights)                                                   \
+            sample_weights += sample_weights_offset;                          \
+        if (upstream)                                                         \
+            upstream += upstream_offset;                                      \
+        row_loss += row_loss_offset;                                          \
+        for (ulong g = first; g < end; g++) {                                 \
+            ulong r = g * VECTOR_WIDTH;                                       \
+            uint live = (uint)min((ulong)VECTOR_WIDTH, rows - r);             \
+            l.first = r * classes;                                            \
+            l.step = classes;                                                 \
+            l.stride = 1;                                                     \
+            if (spatial > 1) {                                                \
+                const ulong n = g / per_sample;                               \
+                const uint s = (uint)(g % per_sample) * VECTOR_WIDTH;         \
+                r = n * spatial + s;                                          \
+                live = min((uint)VECTOR_WIDTH, spatial - s);                  \
+                l.first = (size_t)n * classes * spatial + s;                  \
+                l.step = 1;                                                   \
+                l.stride = spatial;                                           \
+            }                                                                 \
+            l.last = live - 1;                                                \
+            lane_setup(&l, r, labels32, labels64, sample_weights, upstream,   \
+                       device_scale, host_scale, &o, ignore_class);           \
+            lane_a a = lane_visit_a(&l, &o);                                  \
+            const intv active =                                               \
+                ~l.ignored & ~l.bad_label & (a.first_bad == INT_MAX);         \
+            const lane_b b = lane_visit_b(&l, &a, &o);                        \
+            if (gradient)                                                     \
+                lane_gradient(&l, a, b, active, &o);                          \
+            float loss[VECTOR_WIDTH], weight[VECTOR_WIDTH];                   \
+            uint correct[VECTOR_WIDTH], bad[VECTOR_WIDTH];                    \
+            int ignored[VECTOR_WIDTH];                                        \
+            lane_results(&l, a, b, &o, loss, weight, correct, bad);          \
+            vstore16(l.ignored, 0, ignored);                                  \
+            for (uint i = 0; i < live; i++) {                                 \
+                row_out out = { 0.0f, 0.0f, 0, 0, bad[i] };                   \
+                if (!ignored[i] && !bad[i]) {                                 \
+                    out.loss = loss[i];                                       \
+                    out.weight = weight[i];                                   \
+                    out.count = 1;                                            \
+                    out.correct = correct[i];                                 \
+                }                                                             \
+                if (fold_rows) {                                              \
+                    row_loss[r + i] = out.loss;                               \
+                    if (out.bad)                                              \
+                        row_bad[r + i] = out.bad;                             \
+                    fold_row(&f, r + i, out.loss, out.weight, out.count,      \
+                             out.correct, out.bad);                           \
+                } else {                                                      \
+                    store_row(row_loss, row_weight, row_count, row_correct,   \
+                              row_bad, r + i, out);                           \
+                }                                                             \
+            }                                                                 \
+        }                                                                     \
+        store_partial(fold_rows, f, part_loss, part_weight, part_count,       \
+                      part_correct, part_bad, losses, weights, counts,        \
+                      corrects, bads);                                        \
+    }
+
+SOFTMAX_LANES(dense, storage_t, (__global const int *)0,
+              (__global const long *)0, targets)
+SOFTMAX_LANES(int32, int, targets, (__global const long *)0,
+              (__global const storage_t *)0)
+SOFTMAX_LANES(int64, long, (__global const int *)0, targets,
+              (__global const storage_t *)0)

@@ -28,6 +28,9 @@ typedef enum kernel_id {
     KERNEL_SOFTMAX_SPLIT_DENSE,
     KERNEL_SOFTMAX_SPLIT_INT32,
     KERNEL_SOFTMAX_SPLIT_INT64,
+    KERNEL_SOFTMAX_LANES_DENSE,
+    KERNEL_SOFTMAX_LANES_INT32,
+    KERNEL_SOFTMAX_LANES_INT64,
     KERNEL_SIGMOID,
     KERNEL_HEAD_TOTALS,
     KERNEL_HEAD_SHIFT_ERROR,
@@ -44,7 +47,10 @@ typedef struct work_shape {
     size_t reduce_lanes;     /* work-group size of the reductions */
     size_t reduce_parts;     /* partials of the first reduction, at most */
     int prefetch_rows;       /* vector rows ask for the next row's lines */
-    int vector_items;        /* contiguous logits: one row per item always */
+    int vector_items;        /* contiguous rows: one row per item always */
+    size_t lane_classes;     /* rows in vector lanes, 16 an item: channels-
+                                first tensors, and contiguous rows of at
+                                most this many classes (0: never) */
     size_t split_groups;     /* few wide rows: split over work-groups until
                                 each compute unit has this many (0: never) */
     size_t split_classes;    /* while each lane keeps this many classes */

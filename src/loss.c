@@ -365,16 +365,20 @@ static void add_fold(kernel_args *k, clxent_context *ctx, size_t lanes)
         arg_local(k, lanes * sizeof(cl_ulong));
 }
 
-/* The softmax entries by layout (items, groups, split) and target type
- * (dense, int32 labels, int64 labels). */
-enum { LAYOUT_ITEMS, LAYOUT_GROUPS, LAYOUT_SPLIT };
-static const kernel_id softmax_kernels[3][3] = {
+/* The softmax entries by layout (items, groups, split, lanes) and target
+ * type (dense, int32 labels, int64 labels). */
+enum { LAYOUT_ITEMS, LAYOUT_GROUPS, LAYOUT_SPLIT, LAYOUT_LANES };
+/* Rows a lanes work-item takes at once: cl/common.h's VECTOR_WIDTH. */
+#define LANE_ROWS 16
+static const kernel_id softmax_kernels[4][3] = {
     { KERNEL_SOFTMAX_ITEMS_DENSE, KERNEL_SOFTMAX_ITEMS_INT32,
       KERNEL_SOFTMAX_ITEMS_INT64 },
     { KERNEL_SOFTMAX_GROUPS_DENSE, KERNEL_SOFTMAX_GROUPS_INT32,
       KERNEL_SOFTMAX_GROUPS_INT64 },
     { KERNEL_SOFTMAX_SPLIT_DENSE, KERNEL_SOFTMAX_SPLIT_INT32,
       KERNEL_SOFTMAX_SPLIT_INT64 },
+    { KERNEL_SOFTMAX_LANES_DENSE, KERNEL_SOFTMAX_LANES_INT32,
+      KERNEL_SOFTMAX_LANES_INT64 },
 };
 
 /* cl/softmax.cl's pass_a (9 words) and pass_b (3 words), as the split
@@ -451,9 +455,22 @@ static clxent_status launch_softmax(clxent_context *ctx, job *j, cl_uint flags,
                      j->p.rows < ctx->shape.min_item_rows && !vector_row;
     const cl_uint segments =
         wide ? (cl_uint)split_segments(ctx, j->p.rows, classes) : 1;
+    /* Sixteen rows an item, one a vector lane, where the rows are too
+     * narrow for vectors of their own or lie across the channels. */
+    const int lanes = !wide && ctx->shape.lane_classes &&
+                      !(flags & F_WEIGHTS_ONLY) &&
+                      (spatial > 1 || classes <= ctx->shape.lane_classes);
     const int layout = segments > 1 ? LAYOUT_SPLIT
                        : wide       ? LAYOUT_GROUPS
+                       : lanes      ? LAYOUT_LANES
                                     : LAYOUT_ITEMS;
+    /* The units that work-items take: rows, or groups of lanes of them
+     * (of one sample's positions in a channels-first tensor). */
+    const size_t work =
+        !lanes ? j->p.rows
+        : spatial > 1
+            ? j->p.rows / spatial * ((spatial + LANE_ROWS - 1) / LANE_ROWS)
+            : (j->p.rows + LANE_ROWS - 1) / LANE_ROWS;
     const int targets = !j->p.sparse ? 0 : a->label_dtype == CLXENT_I64 ? 2 : 1;
     cl_kernel kernel;
     clxent_status status =
@@ -467,19 +484,20 @@ static clxent_status launch_softmax(clxent_context *ctx, job *j, cl_uint flags,
     const size_t units = ctx->traits.compute_units;
     /* Few rows: item groups small enough that each compute unit gets one
      * (a CPU runs a work-group on one thread). */
-    if (!wide && vector_row && j->p.rows < units * local)
-        local = j->p.rows > units ? (j->p.rows + units - 1) / units : 1;
-    /* Items of contiguous rows fold them into one partial a group, in
-     * row order, so reduce_rows has nothing left to do: at most
-     * reduce_parts groups then. */
-    const cl_uint fold_rows = layout == LAYOUT_ITEMS && spatial == 1;
+    if (!wide && (vector_row || lanes) && work < units * local)
+        local = work > units ? (work + units - 1) / units : 1;
+    /* Items of contiguous rows, and lanes items of any, fold them into
+     * one partial a group, in row order, so reduce_rows has nothing left
+     * to do: at most reduce_parts groups then. */
+    const cl_uint fold_rows =
+        (layout == LAYOUT_ITEMS && spatial == 1) || layout == LAYOUT_LANES;
     const size_t most = fold_rows ? min_size(units * ctx->shape.groups_per_unit,
                                              ctx->shape.reduce_parts)
                                   : units * ctx->shape.groups_per_unit;
-    const size_t global =
-        layout == LAYOUT_SPLIT ? j->p.rows * segments * local
-        : wide                 ? min_size(j->p.rows, most) * local
-               : round_up(min_size(j->p.rows, most * local), local);
+    const size_t global = layout == LAYOUT_SPLIT ? j->p.rows * segments * local
+                          : wide
+                              ? min_size(j->p.rows, most) * local
+                              : round_up(min_size(work, most * local), local);
     const cl_ulong rows = j->p.rows;
     const cl_long ignore = loss->ignore_class;
     const cl_uint top_k = loss->top_k;
@@ -513,7 +531,7 @@ static clxent_status launch_softmax(clxent_context *ctx, job *j, cl_uint flags,
     ARG(&k, top_k);
     /* Room for one pass share (cl/softmax.cl's pass_a, 9 words) a lane. */
     arg_local(&k, (wide ? local : 1) * PASS_SHARE_WORDS * sizeof(cl_float));
-    if (layout == LAYOUT_ITEMS) {
+    if (layout == LAYOUT_ITEMS || layout == LAYOUT_LANES) {
         ARG(&k, fold_rows);
         add_fold(&k, ctx, local);
     }
@@ -523,6 +541,7 @@ static clxent_status launch_softmax(clxent_context *ctx, job *j, cl_uint flags,
     trace(ctx, TRACE_DISPATCH, "softmax %s: %zu rows x %u classes, %zu x %zu",
           layout == LAYOUT_SPLIT    ? "split"
           : layout == LAYOUT_GROUPS ? "groups"
+          : layout == LAYOUT_LANES  ? "lanes"
                                     : "items",
           j->p.rows, classes, global / local, local);
     if (layout != LAYOUT_SPLIT)

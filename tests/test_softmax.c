@@ -95,22 +95,25 @@ static int apply(problem_spec *spec, option o)
 /* Every option and reduction of one kind, on narrow rows, wide rows,
  * N x C x S tensors, rows of whole vector chunks and a tail, and two
  * rows of 8200. Which kernel path a shape takes depends on the device's
- * work shape: on a CPU, contiguous rows go one per work-item as vectors
- * and N x C x S rows one per scalar work-item; with the GPU shape (test setup gpushape) rows of 128 classes or more
+ * work shape: on a CPU, rows of up to 24 classes and N x C x S tensors
+ * go sixteen to a work-item, one a vector lane (7 x 5 and 3 x 6 x 5 in
+ * one short group, 40 x 20 and 2 x 7 x 40 in whole groups and a short
+ * one), and wider contiguous rows one per work-item as vectors; with the
+ * GPU shape (test setup gpushape) rows of 128 classes or more
  * go to work-groups of 256 lanes, and the two rows of 8200 are split
  * over two work-groups each (two compute units want 8 groups, and a
  * lane keeps 16 classes). */
 static void check_kind(clxent_loss_kind kind)
 {
-    const clxent_shape shapes[] = {
-        { 7, 5, 1 },   { 9, 70, 1 },  { 3, 6, 5 },
-        { 40, 45, 1 }, { 5, 150, 1 }, { 2, 8200, 1 }
-    };
+    const clxent_shape shapes[] = { { 7, 5, 1 },   { 9, 70, 1 },
+                                    { 3, 6, 5 },   { 40, 20, 1 },
+                                    { 5, 150, 1 }, { 2, 8200, 1 },
+                                    { 2, 7, 40 } };
     uint64_t seed = test_seed();
     for (int logits = 0; logits <= 1; logits++)
         for (size_t r = 0; r < 4; r++)
             for (int o = 0; o < OPTION_COUNT; o++)
-                for (size_t s = 0; s < 6; s++) {
+                for (size_t s = 0; s < 7; s++) {
                     problem_spec spec = spec_defaults(kind);
                     spec.loss.from_logits = logits;
                     spec.loss.reduction = reductions[r];

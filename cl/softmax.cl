@@ -904,21 +904,33 @@ typedef struct lane_rows {
     floatv sample_weight, grad_scale;
 } lane_rows;
 
-/* Class c of each lane's row of p (x, targets or gradient). */
-inline floatv lane_load(__global const storage_t *p, const lane_rows *l,
-                        uint c)
+/* Class c of each lane's row of p (x, targets or gradient): one load, a
+ * gather of sixteen lanes built in registers (through memory it stalls
+ * each load on the sixteen stores before it), or a short group's. */
+__attribute__((always_inline)) inline floatv
+lane_load(__global const storage_t *p, const lane_rows *l, uint c)
 {
     const size_t at = l->first + (size_t)c * l->stride;
+    const size_t s = l->step;
     if (l->step == 1 && l->last == VECTOR_WIDTH - 1)
         return LOADV(p, at);
+    if (l->last == VECTOR_WIDTH - 1) {
+        __global const storage_t *q = p + at;
+        return (floatv)(LOAD(q, 0), LOAD(q, s), LOAD(q, 2 * s),
+                        LOAD(q, 3 * s), LOAD(q, 4 * s), LOAD(q, 5 * s),
+                        LOAD(q, 6 * s), LOAD(q, 7 * s), LOAD(q, 8 * s),
+                        LOAD(q, 9 * s), LOAD(q, 10 * s), LOAD(q, 11 * s),
+                        LOAD(q, 12 * s), LOAD(q, 13 * s), LOAD(q, 14 * s),
+                        LOAD(q, 15 * s));
+    }
     float v[VECTOR_WIDTH];
     for (uint i = 0; i < VECTOR_WIDTH; i++)
         v[i] = LOAD(p, at + (size_t)min(i, l->last) * l->step);
     return vload16(0, v);
 }
 
-inline void lane_store(__global storage_t *p, const lane_rows *l, uint c,
-                       floatv value)
+__attribute__((always_inline)) inline void
+lane_store(__global storage_t *p, const lane_rows *l, uint c, floatv value)
 {
     const size_t at = l->first + (size_t)c * l->stride;
     if (l->step == 1 && l->last == VECTOR_WIDTH - 1) {
@@ -1157,38 +1169,89 @@ inline void lane_gradient(const lane_rows *l, lane_a a, lane_b b,
     }
 }
 
-/* The sixteen rows' results, as row_result's. */
-inline void lane_results(const lane_rows *l, lane_a a, lane_b b,
-                         const softmax_options *o, float *loss, float *weight,
-                         uint *correct, uint *bad)
+/* The sixteen rows' results, as row_result's: zeros but the bad code
+ * where a row is ignored or bad. */
+typedef struct lane_out {
+    floatv loss, weight;
+    intv count, correct, bad; /* count and correct 1 or 0 */
+} lane_out;
+
+inline lane_out lane_results(const lane_rows *l, lane_a a, lane_b b,
+                             const softmax_options *o)
 {
     const floatv log_sum = log(a.exp_sum);
-    floatv row_loss = b.loss;
+    floatv loss = b.loss;
     if (o->flags & F_LOGITS) {
         const floatv lse = a.max + log_sum;
         if (!(o->flags & F_FOCAL))
-            row_loss = lane_smoothed_mass(a, o) * log_sum -
-                       ((1.0f - o->smoothing) * a.target_dot +
-                        o->smoothing / o->classes * a.class_dot);
-        row_loss += o->z_loss * lse * lse;
+            loss = lane_smoothed_mass(a, o) * log_sum -
+                   ((1.0f - o->smoothing) * a.target_dot +
+                    o->smoothing / o->classes * a.class_dot);
+        loss += o->z_loss * lse * lse;
     }
-    vstore16(l->sample_weight * row_loss, 0, loss);
-    vstore16(l->sample_weight * a.target_mass, 0, weight);
     const intv truth = lane_truth(l, a);
     /* As row_result's: a row with no true class counts no class above. */
     const intv hit = (o->flags & F_ACCURACY) ? (truth == INT_MAX) |
                                                    (-b.beaten < (int)o->top_k)
                                              : (intv)(0);
-    const intv code = select(
-        select((intv)(0),
-               (intv)(BAD_NON_FINITE << BAD_CODE_SHIFT) | a.first_bad,
-               a.first_bad != INT_MAX),
-        (intv)(BAD_LABEL << BAD_CODE_SHIFT), l->bad_label);
-    vstore16(as_uint16(hit & 1), 0, correct);
-    vstore16(as_uint16(code), 0, bad);
+    /* An ignored row's inputs are not looked at, as visits_a's. */
+    const intv non_finite = ~l->ignored & (a.first_bad != INT_MAX);
+    const intv counted = ~l->ignored & ~l->bad_label & ~non_finite;
+    const floatv zero = (floatv)(0.0f);
+    lane_out out;
+    out.loss = select(zero, l->sample_weight * loss, counted);
+    out.weight = select(zero, l->sample_weight * a.target_mass, counted);
+    out.count = counted & 1;
+    out.correct = counted & hit & 1;
+    out.bad = select(select((intv)(0),
+                            (intv)(BAD_NON_FINITE << BAD_CODE_SHIFT) |
+                                a.first_bad,
+                            non_finite),
+                     (intv)(BAD_LABEL << BAD_CODE_SHIFT), l->bad_label);
+    return out;
 }
 
-/* Rows r, r + 1, ... of lanes 0 to l->last: labels, weights and scales. */
+/* Rows r to r + live - 1 out: folded into f where the host asks (only
+ * the loss and a bad row's code stored, as VISIT_AND_FOLD), else stored.
+ * A whole group with no bad row folds its sums at once. */
+inline void lane_output(lane_out out, ulong r, uint live, uint fold_rows,
+                        fold *f, __global float *row_loss,
+                        __global float *row_weight, __global uint *row_count,
+                        __global uint *row_correct, __global uint *row_bad)
+{
+    if (fold_rows && live == VECTOR_WIDTH && !any(out.bad != 0)) {
+        vstore16(out.loss, 0, row_loss + r);
+        kahan_add(&f->loss, &f->loss_carry, sum_of(out.loss));
+        kahan_add(&f->weight, &f->weight_carry, sum_of(out.weight));
+        f->count += vector_count(out.count);
+        f->correct += vector_count(out.correct);
+        return;
+    }
+    float loss[VECTOR_WIDTH], weight[VECTOR_WIDTH];
+    int count[VECTOR_WIDTH], correct[VECTOR_WIDTH], bad[VECTOR_WIDTH];
+    vstore16(out.loss, 0, loss);
+    vstore16(out.weight, 0, weight);
+    vstore16(out.count, 0, count);
+    vstore16(out.correct, 0, correct);
+    vstore16(out.bad, 0, bad);
+    for (uint i = 0; i < live; i++) {
+        const row_out row = { loss[i], weight[i], (uint)count[i],
+                              (uint)correct[i], (uint)bad[i] };
+        if (fold_rows) {
+            row_loss[r + i] = row.loss;
+            if (row.bad)
+                row_bad[r + i] = row.bad;
+            fold_row(f, r + i, row.loss, row.weight, row.count, row.correct,
+                     row.bad);
+        } else {
+            store_row(row_loss, row_weight, row_count, row_correct, row_bad,
+                      r + i, row);
+        }
+    }
+}
+
+/* Rows r, r + 1, ... of lanes 0 to l->last: labels, weights and scales;
+ * a whole group's in vectors. */
 inline void lane_setup(lane_rows *l, ulong r, __global const int *labels32,
                        __global const long *labels64,
                        __global const float *sample_weights,
@@ -1196,6 +1259,33 @@ inline void lane_setup(lane_rows *l, ulong r, __global const int *labels32,
                        __global const float *device_scale, float host_scale,
                        const softmax_options *o, long ignore_class)
 {
+    const int sparse = labels32 || labels64;
+    if (l->last == VECTOR_WIDTH - 1) {
+        long16 y = (long16)(0);
+        if (labels32)
+            y = convert_long16(vload16(0, labels32 + r));
+        if (labels64)
+            y = vload16(0, labels64 + r);
+        long16 ignored = (long16)(0), bad = (long16)(0);
+        if (sparse && (o->flags & F_IGNORE))
+            ignored = y == ignore_class;
+        if (sparse)
+            bad = ~ignored & ((y < 0) | (y >= (long)o->classes));
+        l->ignored = convert_int16(ignored);
+        l->bad_label = convert_int16(bad);
+        l->label = sparse ? select(convert_int16(y), (intv)(-1),
+                                   l->ignored | l->bad_label)
+                          : (intv)(-1);
+        l->sample_weight = sample_weights ? vload16(0, sample_weights + r)
+                                          : (floatv)(1.0f);
+        /* gradient_scale's products, in its order. */
+        l->grad_scale = host_scale * l->sample_weight;
+        if (device_scale)
+            l->grad_scale *= device_scale[0];
+        if (upstream)
+            l->grad_scale *= vload16(0, upstream + r);
+        return;
+    }
     int label[VECTOR_WIDTH], ignored[VECTOR_WIDTH], bad[VECTOR_WIDTH];
     float sw[VECTOR_WIDTH], gs[VECTOR_WIDTH];
     for (uint i = 0; i < VECTOR_WIDTH; i++) {
@@ -1205,7 +1295,6 @@ inline void lane_setup(lane_rows *l, ulong r, __global const int *labels32,
             y = labels32[row];
         if (labels64)
             y = labels64[row];
-        const int sparse = labels32 || labels64;
         ignored[i] = sparse && (o->flags & F_IGNORE) && y == ignore_class
                          ? -1 : 0;
         bad[i] = sparse && !ignored[i] && (y < 0 || y >= o->classes) ? -1
@@ -1564,30 +1653,9 @@ SOFTMAX_ENTRIES(int64, long, targets, (__global const storage_t *)0)
             const lane_b b = lane_visit_b(&l, &a, &o);                        \
             if (gradient)                                                     \
                 lane_gradient(&l, a, b, active, &o);                          \
-            float loss[VECTOR_WIDTH], weight[VECTOR_WIDTH];                   \
-            uint correct[VECTOR_WIDTH], bad[VECTOR_WIDTH];                    \
-            int ignored[VECTOR_WIDTH];                                        \
-            lane_results(&l, a, b, &o, loss, weight, correct, bad);          \
-            vstore16(l.ignored, 0, ignored);                                  \
-            for (uint i = 0; i < live; i++) {                                 \
-                row_out out = { 0.0f, 0.0f, 0, 0, bad[i] };                   \
-                if (!ignored[i] && !bad[i]) {                                 \
-                    out.loss = loss[i];                                       \
-                    out.weight = weight[i];                                   \
-                    out.count = 1;                                            \
-                    out.correct = correct[i];                                 \
-                }                                                             \
-                if (fold_rows) {                                              \
-                    row_loss[r + i] = out.loss;                               \
-                    if (out.bad)                                              \
-                        row_bad[r + i] = out.bad;                             \
-                    fold_row(&f, r + i, out.loss, out.weight, out.count,      \
-                             out.correct, out.bad);                           \
-                } else {                                                      \
-                    store_row(row_loss, row_weight, row_count, row_correct,   \
-                              row_bad, r + i, out);                           \
-                }                                                             \
-            }                                                                 \
+            lane_output(lane_results(&l, a, b, &o), r, live, fold_rows, &f,  \
+                        row_loss, row_weight, row_count, row_correct,         \
+                        row_bad);                                             \
         }                                                                     \
         store_partial(fold_rows, f, part_loss, part_weight, part_count,       \
                       part_correct, part_bad, losses, weights, counts,        \

@@ -697,6 +697,37 @@ Test(errors, non_finite_names_the_first_element)
     problem_free(&p);
 }
 
+/* An ignored row's inputs are not looked at: a NaN there is no error and
+ * leaves the loss as it was, on lane rows, N x C x S and vector rows. */
+Test(errors, ignored_rows_are_not_checked)
+{
+    const clxent_shape shapes[] = { { 7, 5, 1 }, { 2, 3, 20 }, { 3, 200, 1 } };
+    for (size_t s = 0; s < 3; s++) {
+        problem p =
+            problem_new(CLXENT_LOSS_SPARSE_CATEGORICAL, shapes[s], CLXENT_I32);
+        clxent_host_args h = host_args(&p);
+        float clean = 0.0f, spoiled = 0.0f;
+        p.loss.reduction = CLXENT_REDUCTION_MEAN;
+        p.loss.check_finite = 1;
+        p.loss.use_ignore_class = 1;
+        p.loss.ignore_class = 1;
+        set_label(&p, 1, 1);
+        h.loss = &clean;
+        cr_expect_eq(clxent_compute(context(), &p.loss, &p.shape, &h),
+                     CLXENT_OK, "clean, shape %zu", s);
+        /* Class 2 of row 1 (sample 0, position 1 of N x C x S). */
+        const size_t at = shapes[s].spatial > 1 ? 2 * shapes[s].spatial + 1
+                                                : shapes[s].classes + 2;
+        p.predictions[at] = NAN;
+        h.loss = &spoiled;
+        cr_expect_eq(clxent_compute(context(), &p.loss, &p.shape, &h),
+                     CLXENT_OK, "NaN in the ignored row, shape %zu", s);
+        cr_expect(clean == spoiled, "shape %zu: %g, then %g", s, clean,
+                  spoiled);
+        problem_free(&p);
+    }
+}
+
 /* Like the frameworks: without check_finite a NaN flows into the loss. */
 Test(errors, nan_without_check_finite_propagates)
 {

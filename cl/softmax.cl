@@ -899,6 +899,7 @@ typedef struct lane_rows {
     uint step;      /* elements from one lane's row to the next's */
     uint stride;    /* elements from one class to the next */
     uint last;      /* the last live lane */
+    floatv *cache;  /* x of each class, where gathered once (else NULL) */
     intv label;     /* sparse: the label, -1 where it is bad or ignored */
     intv ignored, bad_label;
     floatv sample_weight, grad_scale;
@@ -956,6 +957,16 @@ inline void lane_prefetch(const lane_rows *l, uint c)
         PREFETCH(l->targets + ahead);
 }
 
+/* Narrow rows gather each class once into the cache, a vector a class,
+ * for every pass to read: a gather costs a load a lane. */
+#define LANE_CACHE 32
+
+__attribute__((always_inline)) inline floatv lane_x(const lane_rows *l,
+                                                    uint c)
+{
+    return l->cache ? l->cache[c] : lane_load(l->x, l, c);
+}
+
 inline floatv lane_target(const lane_rows *l, uint c)
 {
     if (l->targets)
@@ -1005,7 +1016,7 @@ inline lane_a lane_visit_a(const lane_rows *l, const softmax_options *o)
     const int accuracy = o->flags & F_ACCURACY;
     for (uint c = 0; logits && c < o->classes; c++) {
         lane_prefetch(l, c);
-        const floatv x = lane_load(l->x, l, c);
+        const floatv x = lane_x(l, c);
         if (check)
             a.first_bad = select(a.first_bad, (intv)((int)c),
                                  !isfinite(x) & (a.first_bad == INT_MAX));
@@ -1015,7 +1026,7 @@ inline lane_a lane_visit_a(const lane_rows *l, const softmax_options *o)
     for (uint c = 0; c < o->classes; c++) {
         if (!logits)
             lane_prefetch(l, c);
-        const floatv x = lane_load(l->x, l, c);
+        const floatv x = lane_x(l, c);
         const floatv y = lane_target(l, c);
         const float w = lane_class_weight(l, c);
         a.target_mass += w * y;
@@ -1070,10 +1081,10 @@ inline lane_b lane_visit_b(const lane_rows *l, lane_a *a,
     if (o->flags & F_ACCURACY) {
         const intv truth = lane_truth(l, *a);
         for (uint c = 0; l->targets && c < o->classes; c++)
-            a->x_true = select(a->x_true, lane_load(l->x, l, c),
+            a->x_true = select(a->x_true, lane_x(l, c),
                                truth == (int)c);
         for (uint c = 0; c < o->classes; c++) {
-            const floatv x = lane_load(l->x, l, c);
+            const floatv x = lane_x(l, c);
             b.beaten += (x > a->x_true) |
                         ((x == a->x_true) & ((intv)((int)c) < truth));
         }
@@ -1100,7 +1111,7 @@ inline lane_b lane_visit_b(const lane_rows *l, lane_a *a,
     for (uint c = 0; c < o->classes; c++) {
         const floatv k =
             lane_term_weight(l, c, o) * vector_smoothed(lane_target(l, c), o);
-        const floatv x = lane_load(l->x, l, c);
+        const floatv x = lane_x(l, c);
         floatv h, term;
         if (logits) {
             const floatv log_p = (vector_capped(x, o) - a->max) - log_sum;
@@ -1148,7 +1159,7 @@ inline void lane_gradient(const lane_rows *l, lane_a a, lane_b b,
             lane_store(l->gradient, l, c, select((floatv)(0.0f), d, active));
             continue;
         }
-        const floatv x = lane_load(l->x, l, c);
+        const floatv x = lane_x(l, c);
         const floatv y = vector_smoothed(lane_target(l, c), o);
         const floatv k = lane_term_weight(l, c, o) * y;
         if (!logits) {
@@ -1616,6 +1627,7 @@ SOFTMAX_ENTRIES(int64, long, targets, (__global const storage_t *)0)
         fold f = { 0.0f, 0.0f, 0.0f, 0.0f, 0, 0, 0 };                         \
         targets += targets_offset;                                            \
         lane_rows l = { x + x_offset, 0, 0, 0, 0 };                           \
+        floatv cache[LANE_CACHE];                                             \
         if (dense)                                                            \
             l.targets = (__global const storage_t *)(dense);                  \
         if (gradient)                                                         \
@@ -1645,6 +1657,12 @@ SOFTMAX_ENTRIES(int64, long, targets, (__global const storage_t *)0)
                 l.stride = spatial;                                           \
             }                                                                 \
             l.last = live - 1;                                                \
+            l.cache = 0;                                                      \
+            if (l.step > 1 && classes <= LANE_CACHE) {                        \
+                for (uint c = 0; c < classes; c++)                            \
+                    cache[c] = lane_load(l.x, &l, c);                         \
+                l.cache = cache;                                              \
+            }                                                                 \
             lane_setup(&l, r, labels32, labels64, sample_weights, upstream,   \
                        device_scale, host_scale, &o, ignore_class);           \
             lane_a a = lane_visit_a(&l, &o);                                  \

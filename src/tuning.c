@@ -30,11 +30,11 @@ static const work_shape cpu_shape = {
     /* Contiguous rows always go one per work-item as vectors, even
      * a few wide ones: 20x the groups' scalar lanes (performance log 16). */
     .vector_items = 1,
-    /* Channels-first tensors, and rows of up to 24 classes, sixteen rows
-     * an item, one a vector lane (cl/softmax.cl's lane rows): 3.5x the
-     * vector rows at 10 classes, even near 32, where the gathers of
-     * narrow rows catch up (performance log 22). */
-    .lane_classes = 24,
+    /* Channels-first tensors, and rows of up to 32 classes (the kernel's
+     * LANE_CACHE), sixteen rows an item, one a vector lane (cl/softmax.cl's
+     * lane rows): 3-6x the vector rows at 10 classes, 1.3-3x at 32
+     * (performance log 22). */
+    .lane_classes = 32,
     /* Sigmoid flat blocks (cl/sigmoid.cl): 2 KiB of each array, checked
      * then summed from L1, each thread a contiguous share of rows. */
     .flat_outputs = 512,

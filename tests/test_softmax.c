@@ -95,7 +95,7 @@ static int apply(problem_spec *spec, option o)
 /* Every option and reduction of one kind, on narrow rows, wide rows,
  * N x C x S tensors, rows of whole vector chunks and a tail, and two
  * rows of 8200. Which kernel path a shape takes depends on the device's
- * work shape: on a CPU, rows of up to 24 classes and N x C x S tensors
+ * work shape: on a CPU, rows of up to 32 classes and N x C x S tensors
  * go sixteen to a work-item, one a vector lane (7 x 5 and 3 x 6 x 5 in
  * one short group, 40 x 20 and 2 x 7 x 40 in whole groups and a short
  * one), and wider contiguous rows one per work-item as vectors; with the

@@ -187,7 +187,8 @@ inline floatv exp_nonpositive(floatv x)
     return select(e_r * two_n, (floatv)(0.0f), tiny);
 }
 
-/* log1p(u) for u in [0, 1], within 2.3 ulp (2.2 seen). Above sqrt 2 - 1,
+/* log1p(u) for u in [sqrt 1/2 - 1, 1], within 2.3 ulp (2.2 seen; below 0
+ * through log_normal's tests). Above sqrt 2 - 1,
  * log1p(u) = ln 2 + log1p((u - 1) / 2), so f stays in
  * [sqrt 1/2 - 1, sqrt 2 - 1], where log1p(f) = f - f^2 / 2 + f^3 q(f). */
 inline floatv log1p_unit(floatv u)
@@ -205,6 +206,37 @@ inline floatv log1p_unit(floatv u)
     const floatv k = select((floatv)(0.0f), (floatv)(0.693147180559945f),
                             upper);
     return k + fma(f2 * f, q, fma((floatv)(-0.5f), f2, f));
+}
+
+/* expm1(x) for x <= 0, within 2 ulp, from e = exp_nonpositive(x), which
+ * every caller has at hand: above -1/2 the Taylor polynomial to x^9
+ * (its first dropped term is under 1e-9 of the result), below it e - 1,
+ * which no longer cancels. NaN takes e - 1 and stays NaN. */
+inline floatv expm1_nonpositive(floatv x, floatv e)
+{
+    floatv q = (floatv)(2.7557319e-06f); /* 1 / 9! */
+    q = fma(q, x, (floatv)(2.4801587e-05f));
+    q = fma(q, x, (floatv)(1.9841270e-04f));
+    q = fma(q, x, (floatv)(1.3888889e-03f));
+    q = fma(q, x, (floatv)(8.3333333e-03f));
+    q = fma(q, x, (floatv)(4.1666667e-02f));
+    q = fma(q, x, (floatv)(1.6666667e-01f));
+    q = fma(q, x, (floatv)(0.5f));
+    return select(e - 1.0f, fma(x * x, q, x), x >= -0.5f);
+}
+
+/* log(x) for normal x up to 1, within 3 ulp, NaN kept: x = m 2^k with
+ * m in [sqrt 1/2, sqrt 2), taken from the bits (the exponent of x over
+ * sqrt 1/2), then k ln 2 + log1p(m - 1), where log1p_unit's polynomial
+ * covers m - 1 and m - 1 is exact. */
+inline floatv log_normal(floatv x)
+{
+    const intv bits = as_int16(x);
+    const intv k = (bits - 0x3f3504f3) >> 23;
+    const floatv m = as_float16(bits - (k << 23));
+    const floatv y = fma(convert_float16(k), (floatv)(0.693147180559945f),
+                         log1p_unit(m - 1.0f));
+    return select(y, x, isnan(x));
 }
 
 /* base^exponent; the focal exponents 1 and 2 (Keras's default) exactly. */

@@ -401,7 +401,7 @@ inline floatv vector_cap_slope(floatv x, const softmax_options *o)
 inline floatv vector_focal(floatv k, floatv log_p, floatv p, float gamma,
                            floatv *h)
 {
-    const floatv rest = -expm1(log_p);
+    const floatv rest = -expm1_nonpositive(log_p, p);
     const floatv modulation = vector_power(rest, gamma);
     floatv slope = (floatv)(0.0f);
     if (gamma > 0.0f)
@@ -678,18 +678,23 @@ inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
 }
 
 /* probability_term on a chunk of probabilities x with weights k (zero
- * outside the span and past the row): the loss, and g through `g`. */
-inline floatv vector_probability_term(floatv x, floatv k, floatv row_sum,
-                                      const softmax_options *o, floatv *g)
+ * outside the span and past the row), 1 / row sum in `inverse`: the loss,
+ * and g through `g`, or g q for pass B's sum where `times_q`: with p = q
+ * where the clip does not bite, that needs no division. */
+inline floatv vector_probability_term(floatv x, floatv k, floatv inverse,
+                                      const softmax_options *o, floatv *g,
+                                      int times_q)
 {
     const float eps = o->epsilon;
-    const floatv q = x / row_sum;
+    const floatv q = x * inverse;
     const floatv p = clamp(q, eps, 1.0f - eps);
     const intv top = q > 1.0f - eps;
     const intv clipped = top | (q < eps);
-    const floatv log_p = select(log(p), (floatv)(log1p(-eps)), top);
+    /* p >= eps: log_normal's range unless eps itself is subnormal. */
+    const floatv log_p = select(eps >= FLT_MIN ? log_normal(p) : log(p),
+                                (floatv)(log1p(-eps)), top);
     if (!(o->flags & F_FOCAL)) {
-        *g = select(-k / p, (floatv)(0.0f), clipped);
+        *g = select(times_q ? -k : -k / p, (floatv)(0.0f), clipped);
         return -k * log_p;
     }
     const floatv rest = select(1.0f - p, (floatv)(eps), top);
@@ -697,7 +702,9 @@ inline floatv vector_probability_term(floatv x, floatv k, floatv row_sum,
     floatv slope = (floatv)(0.0f);
     if (o->gamma > 0.0f)
         slope = o->gamma * vector_power(rest, o->gamma - 1.0f) * log_p;
-    *g = select(-k * (modulation / p - slope), (floatv)(0.0f), clipped);
+    *g = select(times_q ? -k * (modulation - slope * p)
+                        : -k * (modulation / p - slope),
+                (floatv)(0.0f), clipped);
     return -k * modulation * log_p;
 }
 
@@ -751,9 +758,8 @@ inline pass_b vector_visit_b(const softmax_row *row, pass_a a, uint truth,
                                 &h);
         } else {
             /* The gradient's sum takes g q. */
-            term = vector_probability_term(x, k, (floatv)(a.exp_sum), o,
-                                           &h);
-            h *= x / a.exp_sum;
+            term = vector_probability_term(x, k, (floatv)(1.0f / a.exp_sum),
+                                           o, &h, 1);
         }
         const floatv y_loss = term - loss_carry, y_dot = h - dot_carry;
         const floatv t_loss = loss + y_loss, t_dot = dot + y_dot;
@@ -814,7 +820,7 @@ inline void vector_probability_gradient(const softmax_row *row, pass_a a,
             floatv g;
             vector_probability_term(chunk_of(row->x, c, classes),
                                     term_weight(row, c, o),
-                                    (floatv)(a.exp_sum), o, &g);
+                                    (floatv)(1.0f / a.exp_sum), o, &g, 0);
             d = (g - b.dot) * scale;
         }
         store_chunk(row->gradient, c, classes, d);
@@ -1090,10 +1096,12 @@ inline lane_b lane_visit_b(const lane_rows *l, lane_a *a,
         }
     }
     const floatv log_sum = log(a->exp_sum);
+    const floatv inverse = 1.0f / a->exp_sum;
     if (label_only(l, o)) {
         const floatv k = a->k_true, x = a->x_true;
         if (!logits) {
-            b.loss = vector_probability_term(x, k, a->exp_sum, o, &b.h_true);
+            b.loss = vector_probability_term(x, k, 1.0f / a->exp_sum, o,
+                                             &b.h_true, 0);
             b.dot = b.h_true * (x / a->exp_sum);
         } else if (o->flags & F_FOCAL) {
             const floatv log_p = (vector_capped(x, o) - a->max) - log_sum;
@@ -1118,8 +1126,7 @@ inline lane_b lane_visit_b(const lane_rows *l, lane_a *a,
             term = vector_focal(k, log_p, exp_nonpositive(log_p), o->gamma,
                                 &h);
         } else {
-            term = vector_probability_term(x, k, a->exp_sum, o, &h);
-            h *= x / a->exp_sum;
+            term = vector_probability_term(x, k, inverse, o, &h, 1);
         }
         /* Compensated, as visit_b's sums. */
         const floatv y_loss = term - loss_carry, y_dot = h - dot_carry;
@@ -1148,7 +1155,8 @@ inline void lane_gradient(const lane_rows *l, lane_a a, lane_b b,
     const floatv lse = a.max + log_sum;
     const floatv h_sum = focal ? b.dot : -lane_smoothed_mass(a, o);
     const floatv p_scale = 2.0f * o->z_loss * lse - h_sum;
-    const floatv probability_scale = l->grad_scale / a.exp_sum;
+    const floatv inverse = 1.0f / a.exp_sum;
+    const floatv probability_scale = l->grad_scale * inverse;
     const int one_class = label_only(l, o);
     for (uint c = 0; c < o->classes; c++) {
         const intv truth = l->label == (int)c;
@@ -1164,7 +1172,7 @@ inline void lane_gradient(const lane_rows *l, lane_a a, lane_b b,
         const floatv k = lane_term_weight(l, c, o) * y;
         if (!logits) {
             floatv g;
-            vector_probability_term(x, k, a.exp_sum, o, &g);
+            vector_probability_term(x, k, inverse, o, &g, 0);
             d = (g - b.dot) * probability_scale;
         } else {
             const floatv log_p = (vector_capped(x, o) - a.max) - log_sum;

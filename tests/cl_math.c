@@ -1,12 +1,12 @@
 /*
- * The kernels' own exp and log1p (cl/common.h: exp_nonpositive and
- * log1p_unit) against the float64 libm, on the device, over their whole
- * ranges: every 61st float of each range plus the edges and the special
- * values.
+ * The kernels' own exp, log1p, expm1 and log (cl/common.h:
+ * exp_nonpositive, log1p_unit, expm1_nonpositive and log_normal) against
+ * the float64 libm, on the device, over their whole ranges: every 61st
+ * float of each range plus the edges and the special values.
  *
  *   cl_math FOLDER
  *
- * FOLDER holds common.h. Exits 0 when both stay within their bounds, 1
+ * FOLDER holds common.h. Exits 0 when all stay within their bounds, 1
  * with the worst cases otherwise, 77 (a skip) when there is no OpenCL
  * device.
  */
@@ -23,6 +23,8 @@
  * place of the float result. */
 #define EXP_ULPS   1.5
 #define LOG1P_ULPS 3.0
+#define EXPM1_ULPS 2.0
+#define LOG_ULPS   3.0
 #define STRIDE     61u
 
 static const char *kernel_source =
@@ -32,7 +34,14 @@ static const char *kernel_source =
     "{\n"
     "    const size_t i = get_global_id(0) * VECTOR_WIDTH;\n"
     "    const floatv x = vload16(0, in + i);\n"
-    "    vstore16(which ? log1p_unit(x) : exp_nonpositive(x), 0, out + i);\n"
+    "    floatv y = exp_nonpositive(x);\n"
+    "    if (which == 1)\n"
+    "        y = log1p_unit(x);\n"
+    "    if (which == 2)\n"
+    "        y = expm1_nonpositive(x, y);\n"
+    "    if (which == 3)\n"
+    "        y = log_normal(x);\n"
+    "    vstore16(y, 0, out + i);\n"
     "}\n";
 
 static float from_bits(uint32_t bits)
@@ -119,33 +128,60 @@ static int run(cl_context context, cl_command_queue queue, cl_kernel kernel,
     return code == CL_SUCCESS;
 }
 
+/* The functions, in the kernel's `which` order. */
+static const float exp_specials[] = {
+    0.0f,   -0.0f,      -FLT_MIN,  -1e-30f, -1e-7f,  -0.34657359f, -1.0f,
+    -87.3f, -87.33654f, -87.3366f, -88.0f,  -100.0f, -INFINITY,    NAN,
+};
+static const float log1p_specials[] = {
+    0.0f,        FLT_MIN,     1e-40f,      1e-30f, 1e-8f, 1e-4f, 0.25f,
+    0.41421354f, 0.41421356f, 0.41421358f, 0.5f,   1.0f,  NAN,
+};
+static const float expm1_specials[] = {
+    0.0f,         -0.0f, -FLT_MIN, -1e-30f, -1e-7f,  -0.49999997f, -0.5f,
+    -0.50000006f, -1.0f, -20.0f,   -88.0f,  -100.0f, -INFINITY,    NAN,
+};
+static const float log_specials[] = {
+    FLT_MIN,     1e-30f,      1e-7f,       0.25f, 0.5f,
+    0.70710677f, 0.70710683f, 0.99999994f, 1.0f,  NAN,
+};
+
+static const struct {
+    const char *name;
+    float lo, hi;
+    const float *specials;
+    size_t special_count;
+    double bound;
+    double (*want)(double);
+    int exp_rule; /* results below FLT_MIN may be 0 */
+} functions[] = {
+    { "exp_nonpositive", -88.0f, -0.0f, exp_specials,
+      sizeof exp_specials / sizeof(float), EXP_ULPS, exp, 1 },
+    { "log1p_unit", 0.0f, 1.0f, log1p_specials,
+      sizeof log1p_specials / sizeof(float), LOG1P_ULPS, log1p, 0 },
+    { "expm1_nonpositive", -88.0f, -0.0f, expm1_specials,
+      sizeof expm1_specials / sizeof(float), EXPM1_ULPS, expm1, 0 },
+    { "log_normal", FLT_MIN, 1.0f, log_specials,
+      sizeof log_specials / sizeof(float), LOG_ULPS, log, 0 },
+};
+
 /* Checks one function; prints its worst error. Returns 1 when it holds. */
 static int check(cl_context context, cl_command_queue queue, cl_kernel kernel,
                  int which)
 {
-    static const float exp_specials[] = {
-        0.0f,   -0.0f,      -FLT_MIN,  -1e-30f, -1e-7f,  -0.34657359f, -1.0f,
-        -87.3f, -87.33654f, -87.3366f, -88.0f,  -100.0f, -INFINITY,    NAN,
-    };
-    static const float log1p_specials[] = {
-        0.0f,        FLT_MIN,     1e-40f,      1e-30f, 1e-8f, 1e-4f, 0.25f,
-        0.41421354f, 0.41421356f, 0.41421358f, 0.5f,   1.0f,  NAN,
-    };
-    const char *name = which ? "log1p_unit" : "exp_nonpositive";
-    const float *specials = which ? log1p_specials : exp_specials;
-    const size_t special_count = which ? sizeof log1p_specials / sizeof(float)
-                                       : sizeof exp_specials / sizeof(float);
-    const double bound = which ? LOG1P_ULPS : EXP_ULPS;
+    const char *name = functions[which].name;
+    const double bound = functions[which].bound;
     size_t n = 0;
-    float *in = which ? make_inputs(0.0f, 1.0f, specials, special_count, &n)
-                      : make_inputs(-88.0f, -0.0f, specials, special_count, &n);
+    float *in = make_inputs(functions[which].lo, functions[which].hi,
+                            functions[which].specials,
+                            functions[which].special_count, &n);
     float *out = in ? malloc(n * sizeof *out) : NULL;
     int ok = out && run(context, queue, kernel, which, in, n, out);
     double worst = 0.0;
     float worst_at = 0.0f;
     for (size_t i = 0; ok && i < n; i++) {
-        const double want = which ? log1p((double)in[i]) : exp((double)in[i]);
-        const double e = error_ulps(want, out[i], !which);
+        const double want = functions[which].want((double)in[i]);
+        const double e = error_ulps(want, out[i], functions[which].exp_rule);
         if (e > worst || isnan(e)) {
             worst = e;
             worst_at = in[i];
@@ -179,8 +215,9 @@ int main(int argc, char **argv)
     if (!program)
         return 1;
     cl_kernel kernel = clCreateKernel(program, "apply", &code);
-    const int ok = code == CL_SUCCESS && check(context, queue, kernel, 0) &
-                                             check(context, queue, kernel, 1);
+    int ok = code == CL_SUCCESS;
+    for (int which = 0; ok && which < 4; which++)
+        ok = check(context, queue, kernel, which) && ok;
     clReleaseKernel(kernel);
     clReleaseProgram(program);
     clReleaseCommandQueue(queue);

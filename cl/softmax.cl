@@ -906,6 +906,7 @@ typedef struct lane_rows {
     uint stride;    /* elements from one class to the next */
     uint last;      /* the last live lane */
     floatv *cache;  /* x of each class, where gathered once (else NULL) */
+    floatv *target_cache; /* and the dense targets */
     intv label;     /* sparse: the label, -1 where it is bad or ignored */
     intv ignored, bad_label;
     floatv sample_weight, grad_scale;
@@ -963,8 +964,9 @@ inline void lane_prefetch(const lane_rows *l, uint c)
         PREFETCH(l->targets + ahead);
 }
 
-/* Narrow rows gather each class once into the cache, a vector a class,
- * for every pass to read: a gather costs a load a lane. */
+/* Narrow rows gather each class of x and of dense targets once into the
+ * caches, a vector a class, for every pass to read: a gather costs a
+ * load a lane. */
 #define LANE_CACHE 32
 
 __attribute__((always_inline)) inline floatv lane_x(const lane_rows *l,
@@ -975,6 +977,8 @@ __attribute__((always_inline)) inline floatv lane_x(const lane_rows *l,
 
 inline floatv lane_target(const lane_rows *l, uint c)
 {
+    if (l->targets && l->target_cache)
+        return l->target_cache[c];
     if (l->targets)
         return lane_load(l->targets, l, c);
     return select((floatv)(0.0f), (floatv)(1.0f), l->label == (int)c);
@@ -1635,7 +1639,7 @@ SOFTMAX_ENTRIES(int64, long, targets, (__global const storage_t *)0)
         fold f = { 0.0f, 0.0f, 0.0f, 0.0f, 0, 0, 0 };                         \
         targets += targets_offset;                                            \
         lane_rows l = { x + x_offset, 0, 0, 0, 0 };                           \
-        floatv cache[LANE_CACHE];                                             \
+        floatv cache[LANE_CACHE], target_cache[LANE_CACHE];                   \
         if (dense)                                                            \
             l.targets = (__global const storage_t *)(dense);                  \
         if (gradient)                                                         \
@@ -1665,11 +1669,14 @@ SOFTMAX_ENTRIES(int64, long, targets, (__global const storage_t *)0)
                 l.stride = spatial;                                           \
             }                                                                 \
             l.last = live - 1;                                                \
-            l.cache = 0;                                                      \
+            l.cache = l.target_cache = 0;                                     \
             if (l.step > 1 && classes <= LANE_CACHE) {                        \
                 for (uint c = 0; c < classes; c++)                            \
                     cache[c] = lane_load(l.x, &l, c);                         \
+                for (uint c = 0; l.targets && c < classes; c++)               \
+                    target_cache[c] = lane_load(l.targets, &l, c);            \
                 l.cache = cache;                                              \
+                l.target_cache = l.targets ? target_cache : 0;                \
             }                                                                 \
             lane_setup(&l, r, labels32, labels64, sample_weights, upstream,   \
                        device_scale, host_scale, &o, ignore_class);           \

@@ -496,18 +496,19 @@ typedef struct vector_sums {
 } vector_sums;
 
 /*
- * Adds the chunk at class c to the sums: v - max in `d` for logits, the
- * probabilities themselves otherwise, whose row sum needs no exp and
- * whose loss needs no dot. `live` masks the padding of a short last
- * chunk. Called once with every lane live for the whole chunks, where
- * the masks fold away, and once for the tail.
+ * Adds the chunk at class c to the sums: v - max in `d` for `logits`,
+ * the probabilities themselves otherwise, whose row sum needs no exp and
+ * whose loss needs no dot (each caller passes a constant, which folds
+ * away). `live` masks the padding of a short last chunk. Called once
+ * with every lane live for the whole chunks, where the masks fold away,
+ * and once for the tail.
  */
 __attribute__((always_inline)) inline void
 sum_chunk(vector_sums *s, const softmax_row *row, uint c, floatv d,
-          intv live, const softmax_options *o, target_span *span, int stash)
+          intv live, const softmax_options *o, target_span *span, int stash,
+          int logits)
 {
     const floatv zero = (floatv)(0.0f);
-    const int logits = o->flags & F_LOGITS;
     const floatv w = weights_of(row->class_weights, c, o->classes, 1.0f);
     const floatv e = logits ? exp_nonpositive(d) : d;
     s->exp_sum += select(zero, e, live);
@@ -584,12 +585,13 @@ inline pass_a vector_sum_probabilities(pass_a a, const softmax_row *row,
             PREFETCH(row->targets + classes + c);
         const floatv x = LOADV(row->x, c);
         finite &= isfinite(x);
-        sum_chunk(&s, row, c, x, (intv)(-1), o, span, 0);
+        sum_chunk(&s, row, c, x, (intv)(-1), o, span, 0, 0);
     }
     if (whole < classes) {
         const floatv x = storage_tail(row->x + whole, classes - whole);
         finite &= isfinite(x);
-        sum_chunk(&s, row, whole, x, live_lanes(classes - whole), o, span, 0);
+        sum_chunk(&s, row, whole, x, live_lanes(classes - whole), o, span, 0,
+                  0);
     }
     if ((o->flags & F_CHECK_FINITE) && !all(finite))
         a.first_bad = first_non_finite(row, o);
@@ -669,11 +671,11 @@ inline pass_a vector_visit_a(const softmax_row *row, const softmax_options *o,
         if (row->targets)
             PREFETCH(row->targets + classes + c);
         sum_chunk(&s, row, c, vector_capped(LOADV(row->x, c), o) - a.max,
-                  all_live, o, span, stash);
+                  all_live, o, span, stash, 1);
     }
     if (whole < classes)
         sum_chunk(&s, row, whole, vector_capped(x_tail, o) - a.max,
-                  tail_live, o, span, 0);
+                  tail_live, o, span, 0, 1);
     return fold_sums(a, s, row, o);
 }
 

@@ -1237,14 +1237,18 @@ inline lane_out lane_results(const lane_rows *l, lane_a a, lane_b b,
 }
 
 /* Rows r to r + live - 1 out: folded into f where the host asks (only
- * the loss and a bad row's code stored, as VISIT_AND_FOLD), else stored.
- * A whole group with no bad row folds its sums at once. */
+ * the loss and a bad row's code stored, as VISIT_AND_FOLD, and every
+ * row's code, zero or not, where `every_code`: the error of an N x C x S
+ * tensor reads the codes of the positions after its first bad row), else
+ * stored. A whole group with no bad row folds its sums at once. */
 inline void lane_output(lane_out out, ulong r, uint live, uint fold_rows,
-                        fold *f, __global float *row_loss,
+                        int every_code, fold *f, __global float *row_loss,
                         __global float *row_weight, __global uint *row_count,
                         __global uint *row_correct, __global uint *row_bad)
 {
     if (fold_rows && live == VECTOR_WIDTH && !any(out.bad != 0)) {
+        if (every_code)
+            vstore16((uint16)(0), 0, row_bad + r);
         vstore16(out.loss, 0, row_loss + r);
         kahan_add(&f->loss, &f->loss_carry, sum_of(out.loss));
         kahan_add(&f->weight, &f->weight_carry, sum_of(out.weight));
@@ -1264,7 +1268,7 @@ inline void lane_output(lane_out out, ulong r, uint live, uint fold_rows,
                               (uint)correct[i], (uint)bad[i] };
         if (fold_rows) {
             row_loss[r + i] = row.loss;
-            if (row.bad)
+            if (row.bad || every_code)
                 row_bad[r + i] = row.bad;
             fold_row(f, r + i, row.loss, row.weight, row.count, row.correct,
                      row.bad);
@@ -1688,9 +1692,9 @@ SOFTMAX_ENTRIES(int64, long, targets, (__global const storage_t *)0)
             const lane_b b = lane_visit_b(&l, &a, &o);                        \
             if (gradient)                                                     \
                 lane_gradient(&l, a, b, active, &o);                          \
-            lane_output(lane_results(&l, a, b, &o), r, live, fold_rows, &f,  \
-                        row_loss, row_weight, row_count, row_correct,         \
-                        row_bad);                                             \
+            lane_output(lane_results(&l, a, b, &o), r, live, fold_rows,      \
+                        spatial > 1, &f, row_loss, row_weight, row_count,     \
+                        row_correct, row_bad);                                \
         }                                                                     \
         store_partial(fold_rows, f, part_loss, part_weight, part_count,       \
                       part_correct, part_bad, losses, weights, counts,        \

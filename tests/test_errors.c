@@ -728,6 +728,23 @@ Test(errors, ignored_rows_are_not_checked)
     }
 }
 
+/* The error of an N x C x S tensor compares the first bad row with the
+ * later positions of its sample: what an earlier call found bad there
+ * must not count (the fuzz harness found it, one context for all). */
+Test(errors, non_finite_after_an_earlier_error)
+{
+    const clxent_shape channels = { 6, 3, 3 };
+    problem p = problem_new(CLXENT_LOSS_CATEGORICAL, channels, CLXENT_I32);
+    p.loss.check_finite = 1;
+    p.predictions[2] = NAN; /* sample 0, class 0, position 2 */
+    host_data_error(&p, CLXENT_ERROR_NON_FINITE_INPUT, 2, "position 2");
+    p.predictions[2] = 0.5f;
+    p.predictions[7] = NAN; /* sample 0, class 2, position 1 */
+    host_data_error(&p, CLXENT_ERROR_NON_FINITE_INPUT, 7,
+                    "position 1, after position 2 was bad");
+    problem_free(&p);
+}
+
 /* Like the frameworks: without check_finite a NaN flows into the loss. */
 Test(errors, nan_without_check_finite_propagates)
 {

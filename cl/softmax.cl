@@ -396,6 +396,15 @@ inline floatv vector_cap_slope(floatv x, const softmax_options *o)
     return 1.0f / (c * c);
 }
 
+/* kahan_add lane by lane: the label's term dwarfs the smoothing's. */
+inline void vector_kahan_add(floatv *sum, floatv *carry, floatv value)
+{
+    const floatv y = value - *carry;
+    const floatv t = *sum + y;
+    *carry = (t - *sum) - y;
+    *sum = t;
+}
+
 /* focal_term on a chunk: the loss, and h through `h`; zero where k is.
  * p is exp(log_p), which every caller has at hand. */
 inline floatv vector_focal(floatv k, floatv log_p, floatv p, float gamma,
@@ -763,12 +772,8 @@ inline pass_b vector_visit_b(const softmax_row *row, pass_a a, uint truth,
             term = vector_probability_term(x, k, (floatv)(1.0f / a.exp_sum),
                                            o, &h, 1);
         }
-        const floatv y_loss = term - loss_carry, y_dot = h - dot_carry;
-        const floatv t_loss = loss + y_loss, t_dot = dot + y_dot;
-        loss_carry = (t_loss - loss) - y_loss;
-        dot_carry = (t_dot - dot) - y_dot;
-        loss = t_loss;
-        dot = t_dot;
+        vector_kahan_add(&loss, &loss_carry, term);
+        vector_kahan_add(&dot, &dot_carry, h);
     }
     b.loss = sum_of(loss);
     b.dot = sum_of(dot);
@@ -1134,13 +1139,8 @@ inline lane_b lane_visit_b(const lane_rows *l, lane_a *a,
         } else {
             term = vector_probability_term(x, k, inverse, o, &h, 1);
         }
-        /* Compensated, as visit_b's sums. */
-        const floatv y_loss = term - loss_carry, y_dot = h - dot_carry;
-        const floatv t_loss = b.loss + y_loss, t_dot = b.dot + y_dot;
-        loss_carry = (t_loss - b.loss) - y_loss;
-        dot_carry = (t_dot - b.dot) - y_dot;
-        b.loss = t_loss;
-        b.dot = t_dot;
+        vector_kahan_add(&b.loss, &loss_carry, term);
+        vector_kahan_add(&b.dot, &dot_carry, h);
     }
     return b;
 }
@@ -1236,17 +1236,16 @@ inline lane_out lane_results(const lane_rows *l, lane_a a, lane_b b,
     return out;
 }
 
-/* Rows r to r + live - 1 out: folded into f where the host asks (only
- * the loss and a bad row's code stored, as VISIT_AND_FOLD, and every
- * row's code, zero or not, where `every_code`: the error of an N x C x S
- * tensor reads the codes of the positions after its first bad row), else
- * stored. A whole group with no bad row folds its sums at once. */
-inline void lane_output(lane_out out, ulong r, uint live, uint fold_rows,
-                        int every_code, fold *f, __global float *row_loss,
-                        __global float *row_weight, __global uint *row_count,
-                        __global uint *row_correct, __global uint *row_bad)
+/* Rows r to r + live - 1 folded into f in row order: only the loss and
+ * a bad row's code stored, as VISIT_AND_FOLD, and every row's code, zero
+ * or not, where `every_code` (the error of an N x C x S tensor reads the
+ * codes of the positions after its first bad row). A whole group with no
+ * bad row folds its sums at once. */
+inline void lane_output(lane_out out, ulong r, uint live, int every_code,
+                        fold *f, __global float *row_loss,
+                        __global uint *row_bad)
 {
-    if (fold_rows && live == VECTOR_WIDTH && !any(out.bad != 0)) {
+    if (live == VECTOR_WIDTH && !any(out.bad != 0)) {
         if (every_code)
             vstore16((uint16)(0), 0, row_bad + r);
         vstore16(out.loss, 0, row_loss + r);
@@ -1264,18 +1263,11 @@ inline void lane_output(lane_out out, ulong r, uint live, uint fold_rows,
     vstore16(out.correct, 0, correct);
     vstore16(out.bad, 0, bad);
     for (uint i = 0; i < live; i++) {
-        const row_out row = { loss[i], weight[i], (uint)count[i],
-                              (uint)correct[i], (uint)bad[i] };
-        if (fold_rows) {
-            row_loss[r + i] = row.loss;
-            if (row.bad || every_code)
-                row_bad[r + i] = row.bad;
-            fold_row(f, r + i, row.loss, row.weight, row.count, row.correct,
-                     row.bad);
-        } else {
-            store_row(row_loss, row_weight, row_count, row_correct, row_bad,
-                      r + i, row);
-        }
+        row_loss[r + i] = loss[i];
+        if (bad[i] || every_code)
+            row_bad[r + i] = (uint)bad[i];
+        fold_row(f, r + i, loss[i], weight[i], (uint)count[i],
+                 (uint)correct[i], (uint)bad[i]);
     }
 }
 
@@ -1624,13 +1616,13 @@ SOFTMAX_ENTRIES(int64, long, targets, (__global const storage_t *)0)
  * The lanes entries: each work-item takes a block of contiguous groups
  * of sixteen rows (of sixteen positions of one sample in a
  * channels-first tensor), so that a CPU thread streams through each
- * class in order, and folds them in row order into its partial where the
- * host asks, as the items entries do.
+ * class in order, and folds them in row order into its partial, as the
+ * items entries do for contiguous rows: reduce_rows does not run after
+ * them.
  */
 #define SOFTMAX_LANES(suffix, TargetType, labels32, labels64, dense)         \
     __kernel void softmax_lanes_##suffix(SOFTMAX_PARAMETERS(TargetType),      \
-                                         uint fold_rows, PART_ARRAYS,         \
-                                         FOLD_SCRATCH)                        \
+                                         PART_ARRAYS, FOLD_SCRATCH)           \
     {                                                                         \
         const softmax_options o = { classes, spatial, flags, top_k,           \
                                     smoothing, epsilon, gamma, alpha,         \
@@ -1692,11 +1684,10 @@ SOFTMAX_ENTRIES(int64, long, targets, (__global const storage_t *)0)
             const lane_b b = lane_visit_b(&l, &a, &o);                        \
             if (gradient)                                                     \
                 lane_gradient(&l, a, b, active, &o);                          \
-            lane_output(lane_results(&l, a, b, &o), r, live, fold_rows,      \
-                        spatial > 1, &f, row_loss, row_weight, row_count,     \
-                        row_correct, row_bad);                                \
+            lane_output(lane_results(&l, a, b, &o), r, live, spatial > 1,    \
+                        &f, row_loss, row_bad);                               \
         }                                                                     \
-        store_partial(fold_rows, f, part_loss, part_weight, part_count,       \
+        store_partial(1, f, part_loss, part_weight, part_count,               \
                       part_correct, part_bad, losses, weights, counts,        \
                       corrects, bads);                                        \
     }

@@ -531,10 +531,10 @@ static clxent_status launch_softmax(clxent_context *ctx, job *j, cl_uint flags,
     ARG(&k, top_k);
     /* Room for one pass share (cl/softmax.cl's pass_a, 9 words) a lane. */
     arg_local(&k, (wide ? local : 1) * PASS_SHARE_WORDS * sizeof(cl_float));
-    if (layout == LAYOUT_ITEMS || layout == LAYOUT_LANES) {
+    if (layout == LAYOUT_ITEMS)
         ARG(&k, fold_rows);
+    if (layout == LAYOUT_ITEMS || layout == LAYOUT_LANES)
         add_fold(&k, ctx, local);
-    }
     j->folded_parts = fold_rows ? global / local : 0;
     if (k.status != CL_SUCCESS)
         return fail_opencl(ctx, k.status, "clSetKernelArg (softmax)");
